@@ -1,0 +1,37 @@
+"""``nn``: a from-scratch neural-network framework in NumPy.
+
+Layers with explicit ``forward``/``backward``, losses, ``Sequential``, gradient checking,
+a training loop, data helpers and bundled datasets. Optimizers live in ``optim``.
+"""
+
+from . import functional, init
+from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
+from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
+from .layer import Layer
+from .layers import (
+    GELU,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss, Loss, MSELoss
+from .parameter import Parameter
+from .summary import summary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Parameter", "Layer", "Sequential", "Residual", "Linear", "Flatten", "ReLU", "LeakyReLU",
+    "Sigmoid", "Tanh", "GELU", "Softmax", "LogSoftmax", "Dropout", "Loss", "MSELoss",
+    "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "HingeLoss", "gradcheck",
+    "assert_gradcheck", "numerical_gradient", "GradcheckReport", "set_default_dtype",
+    "get_default_dtype", "manual_seed", "get_rng", "summary", "init", "functional",
+]

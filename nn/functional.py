@@ -1,0 +1,56 @@
+"""Shared numerics, written once and called by layers and losses.
+
+All are overflow-free for inputs of any magnitude (logits of 1e4 included) and do not
+trip ``np.errstate(all="raise")``: the only floating-point event they allow is the benign
+underflow of ``exp`` of a very negative number to 0, which is silenced locally.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+
+def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """log(sum(exp(x), axis)) computed as m + log(sum(exp(x - m))), m = max(x)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(under="ignore"):
+        s = np.exp(x - m).sum(axis=axis, keepdims=True)
+    out = np.log(s) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """x - logsumexp(x): exact in the log domain, never log(0)."""
+    m = np.max(x, axis=axis, keepdims=True)
+    shifted = x - m
+    with np.errstate(under="ignore"):
+        s = np.exp(shifted).sum(axis=axis, keepdims=True)
+    shifted -= np.log(s)
+    return shifted
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x - max) / sum(exp(x - max)); rows sum to 1."""
+    e = x - np.max(x, axis=axis, keepdims=True)
+    with np.errstate(under="ignore"):
+        np.exp(e, out=e)
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow (scipy.special.expit), dtype kept."""
+    return special.expit(x)
+
+
+def log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), stable for any x."""
+    with np.errstate(under="ignore"):
+        return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for any x."""
+    with np.errstate(under="ignore"):
+        return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))

@@ -1,0 +1,314 @@
+"""``Layer``: the base class of every layer and container.
+
+The contract (see docs/architecture.md):
+
+* ``forward(x)`` returns ``y`` and caches what ``backward`` needs on the layer;
+* ``backward(grad_y)`` returns ``grad_x`` and *adds* each parameter's gradient into
+  ``param.grad`` in place (it never re-binds ``param.grad``, never mutates ``grad_y``);
+* Parameters and sub-layers assigned as attributes are registered automatically, in
+  definition order; arrays registered with :meth:`Layer.register_buffer` are saved in
+  ``state_dict`` but are not parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .parameter import Parameter
+
+
+class LoadResult(NamedTuple):
+    """What :meth:`Layer.load_state_dict` did not match (empty when ``strict=True``)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+class Layer:
+    """Base class: subclass it, assign Parameters / sub-layers, write forward and backward."""
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_param_names", [])
+        object.__setattr__(self, "_layer_names", [])
+        object.__setattr__(self, "_buffer_names", [])
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_cache", None)
+
+    # ------------------------------------------------------------------ registration
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name[0] == "_" and not isinstance(value, (Parameter, Layer)):
+            object.__setattr__(self, name, value)  # fast path for caches and private state
+            return
+        registry = self.__dict__.get("_param_names")
+        if registry is None:
+            raise AttributeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, layers = self._param_names, self._layer_names
+        if isinstance(value, Parameter):
+            if name in layers:
+                layers.remove(name)
+            if name not in params:
+                params.append(name)
+        elif isinstance(value, Layer):
+            if name in params:
+                params.remove(name)
+            if name not in layers:
+                layers.append(name)
+        else:
+            if name in params:
+                params.remove(name)
+            if name in layers:
+                layers.remove(name)
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        for registry in (self._param_names, self._layer_names, self._buffer_names):
+            if name in registry:
+                registry.remove(name)
+        object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value: np.ndarray) -> None:
+        """Register a non-trainable array saved in ``state_dict`` (e.g. running statistics)."""
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{self._label()}: buffer {name!r} must be an ndarray")
+        if name not in self._buffer_names:
+            self._buffer_names.append(name)
+        object.__setattr__(self, name, value)
+
+    # ------------------------------------------------------------------ the contract
+    def forward(self, x):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, grad_y):  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ------------------------------------------------------------------ traversal
+    def named_children(self) -> Iterator[tuple[str, Layer]]:
+        for name in self._layer_names:
+            yield name, self.__dict__[name]
+
+    def children(self) -> Iterator[Layer]:
+        for _, layer in self.named_children():
+            yield layer
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """Every layer in the tree, this one first (name ``""``), each object once."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, layer = stack.pop(0)
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            yield name, layer
+            stack[0:0] = [
+                (f"{name}.{child_name}" if name else child_name, child)
+                for child_name, child in layer.named_children()
+            ]
+
+    def modules(self) -> Iterator[Layer]:
+        for _, layer in self.named_modules():
+            yield layer
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """``(dotted_name, Parameter)`` pairs, recursively, each Parameter once."""
+        seen: set[int] = set()
+        for mod_name, layer in self.named_modules(prefix):
+            for pname in layer._param_names:
+                p = layer.__dict__[pname]
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                yield (f"{mod_name}.{pname}" if mod_name else pname), p
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        for mod_name, layer in self.named_modules(prefix):
+            for bname in layer._buffer_names:
+                yield (f"{mod_name}.{bname}" if mod_name else bname), layer.__dict__[bname]
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------------ state
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero, in place."""
+        for p in self.parameters():
+            p.grad.fill(0)
+
+    def train(self, mode: bool = True) -> Layer:
+        """Set training mode on this layer and every sub-layer; returns self."""
+        for layer in self.modules():
+            object.__setattr__(layer, "training", bool(mode))
+        return self
+
+    def eval(self) -> Layer:
+        """Evaluation mode (dropout off, running statistics used); returns self."""
+        return self.train(False)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """``{dotted_name: copy}`` of every parameter's data and every buffer."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update({name: np.array(b, copy=True) for name, b in self.named_buffers()})
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> LoadResult:
+        """Copy arrays from ``state`` into the parameters and buffers, in place.
+
+        All-or-nothing: every key, shape and value is validated before anything is written.
+        With ``strict=True`` a missing or unexpected key is an error; a shape mismatch is
+        always one. Values are cast to the dtype of the parameter they are copied into.
+        """
+        targets: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
+        targets.update(dict(self.named_buffers()))
+        missing = [k for k in targets if k not in state]
+        unexpected = [k for k in state if k not in targets]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        staged = []
+        for key, target in targets.items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            if value.dtype.kind not in "fiub":
+                raise TypeError(f"load_state_dict: {key!r} has non-numeric dtype {value.dtype}")
+            if value.shape != target.shape:
+                raise ValueError(
+                    f"load_state_dict: {key!r} expected shape {target.shape}, got {value.shape}"
+                )
+            staged.append((target, value))
+        for target, value in staged:
+            target[...] = value
+        return LoadResult(missing, unexpected)
+
+    def astype(self, dtype) -> Layer:
+        """Convert every parameter and floating buffer (recursively) in place; returns self."""
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{type(self).__name__}.astype: expected a floating dtype, got {dt}")
+        for layer in self.modules():
+            for pname in layer._param_names:
+                layer.__dict__[pname].astype(dt)
+            for bname in layer._buffer_names:
+                buf = layer.__dict__[bname]
+                if buf.dtype.kind == "f":
+                    object.__setattr__(layer, bname, buf.astype(dt))
+            object.__setattr__(layer, "_cache", None)
+        return self
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        """The dtype of the first parameter (``None`` for a layer without parameters)."""
+        for p in self.parameters():
+            return p.dtype
+        return None
+
+    # ------------------------------------------------------------------ helpers for layers
+    def _label(self) -> str:
+        extra = self.extra_repr()
+        return f"{type(self).__name__}({extra})"
+
+    def _saved(self):
+        """The cache written by forward; a clear error when backward comes first."""
+        cache = self._cache
+        if cache is None:
+            raise RuntimeError(
+                f"{self._label()}: backward() called before forward(); "
+                "call forward(x) first so the layer can cache what backward needs"
+            )
+        return cache
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return self._label()
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+    def summary(self, input_shape, dtype=None, print_fn=print) -> str:
+        """Print (and return) each layer, its output shape and parameter count, and the total.
+
+        ``input_shape`` excludes the batch dimension, e.g. ``(64,)`` or ``(1, 28, 28)``.
+        """
+        from .summary import summary
+
+        return summary(self, input_shape, dtype=dtype, print_fn=print_fn)
+
+
+# ---------------------------------------------------------------------- input checks
+def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
+                last_dim: int | None = None, dtype: np.dtype | None = None,
+                expected: str = "") -> np.ndarray:
+    """Validate a floating input; raise TypeError/ValueError naming the layer and shapes.
+
+    ``dtype`` (the layer's parameter dtype) must match exactly: a layer never silently
+    changes dtype.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{layer._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(
+            f"{layer._label()}: expected a floating input (float32 or float64), got dtype {x.dtype}"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{layer._label()}: input dtype {x.dtype} does not match the parameter dtype {dtype}; "
+            f"cast the input (x.astype(np.{dtype})) or the layer (layer.astype(np.{x.dtype}))"
+        )
+    bad = (ndim is not None and x.ndim != ndim) or x.ndim < min_ndim or (
+        last_dim is not None and x.shape[-1] != last_dim)
+    if bad:
+        want = expected or _shape_text(ndim, min_ndim, last_dim)
+        raise ValueError(f"{layer._label()}: expected input of shape {want}, got {x.shape}")
+    return x
+
+
+def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Validate the upstream gradient against the forward output's shape; cast its dtype."""
+    if not isinstance(grad_y, np.ndarray):
+        raise TypeError(
+            f"{layer._label()}: backward expected a numpy.ndarray gradient, got {type(grad_y).__name__}"
+        )
+    if grad_y.shape != shape:
+        raise ValueError(
+            f"{layer._label()}: backward expected a gradient of shape {shape} "
+            f"(the output's shape), got {grad_y.shape}"
+        )
+    if grad_y.dtype != dtype:
+        if grad_y.dtype.kind not in "fiu":
+            raise TypeError(f"{layer._label()}: backward got a gradient of dtype {grad_y.dtype}")
+        grad_y = grad_y.astype(dtype)
+    return grad_y
+
+
+def _shape_text(ndim, min_ndim, last_dim) -> str:
+    if ndim is not None:
+        dims = ["N"] + ["*"] * (ndim - 1)
+        if last_dim is not None:
+            dims[-1] = str(last_dim)
+        return "(" + ", ".join(dims) + ")"
+    tail = f"{last_dim}" if last_dim is not None else "*"
+    lead = ", ".join(["*"] * max(min_ndim - 1, 0))
+    return f"(..., {tail})" if not lead else f"({lead}, ..., {tail})"

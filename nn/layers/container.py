@@ -1,0 +1,87 @@
+"""Containers: ``Sequential`` (a chain) and ``Residual`` (y = x + f(x))."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..layer import Layer
+
+
+class Sequential(Layer):
+    """Apply layers in order; backward runs them in reverse.
+
+    forward:  a_0 = x, a_k = layer_k(a_{k-1}), y = a_L
+    backward: g_L = grad_y, g_{k-1} = layer_k.backward(g_k), returns g_0
+
+    Sub-layers are named "0", "1", ... (so ``state_dict`` keys look like "0.weight").
+    Supports indexing (an int gives the layer, a slice a new Sequential sharing the
+    layers), ``len``, iteration and ``append``.
+    """
+
+    def __init__(self, *layers: Layer):
+        super().__init__()
+        self._layers: list[Layer] = []
+        if len(layers) == 1 and isinstance(layers[0], (list, tuple)):
+            layers = tuple(layers[0])
+        for layer in layers:
+            self.append(layer)
+
+    def append(self, layer: Layer) -> Sequential:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential: expected a Layer, got {type(layer).__name__}")
+        setattr(self, str(len(self._layers)), layer)
+        self._layers.append(layer)
+        return self
+
+    def forward(self, x):
+        for layer in self._layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, grad_y):
+        g = grad_y
+        for i in range(len(self._layers) - 1, -1, -1):
+            if g is None:
+                raise RuntimeError(
+                    f"Sequential: layer {i + 1} ({self._layers[i + 1]._label()}) returned no "
+                    "input gradient, so the layers before it cannot be trained"
+                )
+            g = self._layers[i].backward(g)
+        return g
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(*self._layers[index])
+        return self._layers[index]
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+
+class Residual(Layer):
+    """y = x + f(x);  dx = g + f.backward(g).  ``f`` must keep the input's shape."""
+
+    def __init__(self, layer: Layer):
+        super().__init__()
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Residual: expected a Layer, got {type(layer).__name__}")
+        self.layer = layer
+
+    def forward(self, x):
+        fx = self.layer.forward(x)
+        if not isinstance(fx, np.ndarray) or fx.shape != np.shape(x):
+            raise ValueError(
+                f"Residual: the wrapped layer {self.layer._label()} must keep the input shape "
+                f"{np.shape(x)}, but returned {np.shape(fx)}"
+            )
+        self._cache = True
+        return x + fx
+
+    def backward(self, grad_y):
+        self._saved()
+        return grad_y + self.layer.backward(grad_y)

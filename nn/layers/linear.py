@@ -1,0 +1,112 @@
+"""Fully connected layer and Flatten.
+
+Linear (row-major batches, as in the code)::
+
+    forward:   y = x @ W + b                 x (..., in), W (in, out), b (out,), y (..., out)
+    backward:  dW += X^T @ G                 X = x reshaped (M, in), G = grad_y reshaped (M, out)
+               db += sum_rows(G)
+               dx  = G @ W^T                 reshaped back to (..., in)
+
+The source documents write the weight gradient as X·δ and the hidden delta as W·δ; for
+row-major batches they are X^T·δ (shape (in, out)) and δ·W^T (see docs/errata.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._config import resolve_dtype
+from ..init import initialise
+from ..layer import Layer, check_grad, check_input
+from ..parameter import Parameter
+
+
+class Linear(Layer):
+    """``y = x @ weight + bias``.
+
+    Shapes: x ``(..., in_features)`` -> y ``(..., out_features)``; ``weight``
+    ``(in_features, out_features)``, ``bias`` ``(out_features,)``; gradients of the same
+    shapes. ``forward`` caches ``x``.
+
+    Parameters
+    ----------
+    init : {"he", "he_uniform", "xavier", "xavier_normal", "torch"} or callable
+        Weight initialiser (see :mod:`nn.init`); the bias starts at zero except with
+        ``"torch"`` (PyTorch's default U(-1/sqrt(in), 1/sqrt(in)) for both).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
+                 init="he", rng=None, dtype=None):
+        super().__init__()
+        _check_positive("Linear", in_features=in_features, out_features=out_features)
+        self.in_features = int(in_features)
+        self.out_features = int(out_features)
+        dt = resolve_dtype(dtype)
+        w = np.empty((self.in_features, self.out_features), dtype=dt)
+        b = np.empty(self.out_features, dtype=dt) if bias else None
+        initialise(w, b, init, "in_out", rng)
+        self.weight = Parameter(w)
+        self.bias = Parameter(b) if bias else None
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        W = self.weight.data
+        if type(x) is not np.ndarray or x.dtype != W.dtype or x.ndim == 0 \
+                or x.shape[-1] != self.in_features:
+            check_input(self, x, last_dim=self.in_features, dtype=W.dtype)
+        y = x @ W
+        if self.bias is not None:
+            y += self.bias.data
+        self._cache = x
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        x = self._saved()
+        W = self.weight.data
+        out_shape = x.shape[:-1] + (self.out_features,)
+        if type(grad_y) is not np.ndarray or grad_y.shape != out_shape or grad_y.dtype != W.dtype:
+            grad_y = check_grad(self, grad_y, out_shape, W.dtype)
+        G = grad_y.reshape(-1, self.out_features)
+        if self.weight.requires_grad:
+            # dW = X^T G
+            self.weight.grad += x.reshape(-1, self.in_features).T @ G
+        if self.bias is not None and self.bias.requires_grad:
+            # db = sum over rows of G
+            self.bias.grad += G.sum(axis=0)
+        # dx = G W^T
+        return grad_y @ W.T
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " \
+               f"bias={self.bias is not None}"
+
+
+class Flatten(Layer):
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)``; backward reshapes the gradient back.
+
+    Caches the input shape.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
+        self._cache = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        shape = self._saved()
+        flat = (shape[0], int(np.prod(shape[1:])))
+        grad_y = check_grad(self, grad_y, flat, grad_y.dtype if isinstance(grad_y, np.ndarray)
+                            else None)
+        return grad_y.reshape(shape)
+
+
+def _raise_shape(layer: Layer, x, expected: str):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{layer._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+    raise ValueError(f"{layer._label()}: expected input of shape {expected}, got {x.shape}")
+
+
+def _check_positive(layer_name: str, **sizes) -> None:
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{layer_name}: {name} must be a positive integer, got {value!r}")

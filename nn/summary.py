@@ -1,0 +1,54 @@
+"""``summary``: each layer, its output shape and parameter count, and the total."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import Layer
+
+
+def summary(model: Layer, input_shape, dtype=None, print_fn=print) -> str:
+    """Run a batch of two zero inputs through ``model`` in eval mode and tabulate it.
+
+    ``input_shape`` excludes the batch dimension. Sequential containers are expanded
+    (nested ones with dotted names); any other layer is one row. Returns the table text
+    and prints it with ``print_fn`` (pass ``None`` to only return it).
+    """
+    from .layers.container import Sequential
+
+    shape = (2,) + tuple(int(d) for d in np.atleast_1d(input_shape))
+    dt = np.dtype(dtype) if dtype is not None else (model.dtype or np.dtype(np.float32))
+    x = np.zeros(shape, dtype=dt)
+    modes = {id(m): m.training for m in model.modules()}
+    rows: list[tuple[str, str, str, int]] = []
+
+    def run(layer: Layer, x, name: str):
+        if isinstance(layer, Sequential):
+            for child_name, child in layer.named_children():
+                x = run(child, x, f"{name}.{child_name}" if name else child_name)
+            return x
+        y = layer.forward(x)
+        out = "(N, " + ", ".join(str(d) for d in np.shape(y)[1:]) + ")"
+        rows.append((name or "-", type(layer).__name__, out.replace(", )", ")"),
+                     layer.num_parameters()))
+        return y
+
+    model.eval()
+    try:
+        run(model, x, "")
+    finally:
+        for m in model.modules():
+            object.__setattr__(m, "training", modes[id(m)])
+    total = model.num_parameters()
+    trainable = model.num_parameters(trainable_only=True)
+    headers = ("name", "layer", "output shape", "params")
+    table = [headers] + [(n, t, o, f"{p:,}") for n, t, o, p in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(4)]
+    fmt = "  ".join("{:<%d}" % w for w in widths[:3]) + "  {:>%d}" % widths[3]
+    rule = "-" * (sum(widths) + 6)
+    lines = [fmt.format(*headers), rule] + [fmt.format(*r) for r in table[1:]] + [rule]
+    lines.append(f"total parameters: {total:,} (trainable {trainable:,})")
+    text = "\n".join(lines)
+    if print_fn is not None:
+        print_fn(text)
+    return text

@@ -1,0 +1,291 @@
+"""The optimizer contract, defined once.
+
+Every optimizer holds ``param_groups`` (a list of dicts: ``"params"`` plus that group's
+hyper-parameters, PyTorch-style) and ``state`` (a dict keyed by Parameter object, so two
+parameters of the same shape never share state). A rule subclass writes only
+``_update(group, flat)``: the vectorized update of one *flat partition*.
+
+Flat partitions (why the step is fast)
+---------------------------------------
+At the first ``step`` the trainable parameters of a group are packed into one contiguous
+buffer per dtype: each ``Parameter.data`` and ``Parameter.grad`` is re-bound to a view
+into ``flat.data`` / ``flat.grad``, and each state array (momentum buffer, Adam moments)
+is a view into a flat state buffer. An update is then a handful of NumPy calls on long
+arrays, whatever the number of parameters, with the exact same arithmetic per element
+as the per-parameter rule. Layers read ``param.data`` on every call and add into
+``param.grad`` in place, so they see the views transparently.
+
+Every step first checks, in one cheap pass, that each parameter's ``data``/``grad`` is
+still the view it was given and that ``requires_grad`` has not changed; if a user
+re-bound an array (``p.data = ...``), changed a dtype (``model.astype``), froze or
+unfroze a parameter, or loaded a state dict, the partition is rebuilt from the current
+arrays and the per-parameter state, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from nn.parameter import Parameter
+
+
+class _Flat:
+    """One contiguous partition: parameters of one dtype and one optimizer history."""
+
+    def __init__(self, params: list[Parameter], state: dict, dtype: np.dtype, step: int,
+                 buffer_names: tuple[str, ...]):
+        self.params = params
+        self.step = step
+        sizes = [p.size for p in params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        n = int(self.offsets[-1])
+        self.data = np.empty(n, dtype=dtype)
+        self.grad = np.empty(n, dtype=dtype)
+        self.buffers: dict[str, np.ndarray] = {}
+        self._tmp: list[np.ndarray] = []
+        self.data_views, self.grad_views = [], []
+        for p, lo, hi in zip(params, self.offsets[:-1], self.offsets[1:]):
+            d = self.data[lo:hi].reshape(p.shape)
+            g = self.grad[lo:hi].reshape(p.shape)
+            d[...] = p.data
+            g[...] = p.grad
+            p.data, p.grad = d, g
+            self.data_views.append(d)
+            self.grad_views.append(g)
+        self.state = state
+        for name in buffer_names:
+            self.new_buffer(name, [state[p][name] for p in params])
+
+    def new_buffer(self, name: str, init) -> np.ndarray:
+        """A flat state buffer; ``init`` is an array of the flat size or a per-param list."""
+        if isinstance(init, list):
+            buf = np.empty_like(self.data)
+            for arr, lo, hi in zip(init, self.offsets[:-1], self.offsets[1:]):
+                buf[lo:hi] = np.asarray(arr).reshape(-1)
+        else:
+            buf = np.array(init, dtype=self.data.dtype, copy=True)
+        self.buffers[name] = buf
+        for p, lo, hi in zip(self.params, self.offsets[:-1], self.offsets[1:]):
+            self.state.setdefault(p, {})[name] = buf[lo:hi].reshape(p.shape)
+        return buf
+
+    def tmp(self, i: int) -> np.ndarray:
+        """Scratch buffer number ``i`` of the flat size (allocated once)."""
+        while len(self._tmp) <= i:
+            self._tmp.append(np.empty_like(self.data))
+        return self._tmp[i]
+
+
+class Optimizer:
+    """Base class: parameter groups, per-parameter state, ``step``, ``zero_grad``, state dicts.
+
+    Subclasses set ``defaults`` (hyper-parameter names and default values), validate them in
+    ``_validate(group)``, and implement ``_update(group, flat)``.
+    """
+
+    def __init__(self, params, defaults: dict):
+        self.defaults = dict(defaults)
+        self.param_groups: list[dict] = []
+        self.state: dict[Parameter, dict] = {}
+        self._flats: list[list[_Flat] | None] = []
+        if isinstance(params, Parameter):
+            raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
+                            "or of dicts (parameter groups), got a single Parameter")
+        groups = list(params)
+        if not groups:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    # ------------------------------------------------------------------ groups
+    def add_param_group(self, group: dict) -> None:
+        """Add a group of parameters with its own hyper-parameters (defaults fill the rest)."""
+        if not isinstance(group, dict) or "params" not in group:
+            raise TypeError(f"{type(self).__name__}: a parameter group is a dict with 'params'")
+        params = group["params"]
+        params = [params] if isinstance(params, Parameter) else list(params)
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        for p in params:
+            if not isinstance(p, Parameter):
+                raise TypeError(f"{type(self).__name__}: expected Parameters, got "
+                                f"{type(p).__name__}")
+            if id(p) in seen:
+                raise ValueError(f"{type(self).__name__}: a parameter appears in more than one "
+                                 "group (or twice in one)")
+            seen.add(id(p))
+        unknown = set(group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown hyper-parameters {sorted(unknown)}")
+        full = {**self.defaults, **group, "params": params}
+        self._validate(full)
+        self.param_groups.append(full)
+        self._flats.append(None)
+
+    def _validate(self, group: dict) -> None:
+        _check_float(self, "lr", group["lr"], low=0.0)
+
+    # ------------------------------------------------------------------ the contract
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero, in place."""
+        for i, group in enumerate(self.param_groups):
+            flats = self._flats[i]
+            if flats is not None and self._intact(group, flats):
+                for flat in flats:
+                    flat.grad.fill(0)
+                for p in group["params"]:
+                    if not p.requires_grad:
+                        p.grad.fill(0)
+            else:
+                for p in group["params"]:
+                    p.grad.fill(0)
+
+    def step(self) -> None:
+        """Apply one update to every trainable parameter, group by group."""
+        for i, group in enumerate(self.param_groups):
+            flats = self._flats[i]
+            if flats is None or not self._intact(group, flats):
+                flats = self._flats[i] = self._build(group, flats)
+            for flat in flats:
+                flat.step += 1
+                self._update(group, flat)
+
+    def _update(self, group: dict, flat: _Flat) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ flat partitions
+    @staticmethod
+    def _intact(group: dict, flats: list[_Flat]) -> bool:
+        members = [(p, d, g) for f in flats for p, d, g in zip(f.params, f.data_views,
+                                                                 f.grad_views)]
+        j, n = 0, len(members)
+        for p in group["params"]:
+            if p.requires_grad:
+                if j >= n:
+                    return False
+                q, d, g = members[j]
+                if p is not q or p.data is not d or p.grad is not g:
+                    return False
+                j += 1
+        return j == n
+
+    def _build(self, group: dict, old: list[_Flat] | None) -> list[_Flat]:
+        if old:
+            for flat in old:
+                for p in flat.params:
+                    self.state.setdefault(p, {})["step"] = flat.step
+        parts: dict[tuple, list[Parameter]] = {}
+        for p in group["params"]:
+            if not p.requires_grad:
+                continue
+            st = self.state.get(p, {})
+            names = tuple(sorted(k for k in st if k != "step"))
+            parts.setdefault((p.dtype.str, int(st.get("step", 0)), names), []).append(p)
+        flats = []
+        for (dtype, step, names), params in parts.items():
+            flats.append(_Flat(params, self.state, np.dtype(dtype), step, names))
+        return flats
+
+    # ------------------------------------------------------------------ state dicts
+    def _sync_steps(self) -> None:
+        for flats in self._flats:
+            for flat in flats or ():
+                for p in flat.params:
+                    self.state.setdefault(p, {})["step"] = flat.step
+
+    def state_dict(self) -> dict:
+        """``{"state": {index: {name: array copy | step}}, "param_groups": [...]}``.
+
+        Parameters are identified by their position across all groups, as in PyTorch.
+        """
+        self._sync_steps()
+        index = {}
+        groups = []
+        for group in self.param_groups:
+            ids = []
+            for p in group["params"]:
+                index[id(p)] = len(index)
+                ids.append(index[id(p)])
+            groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        state = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p in self.state:
+                    state[index[id(p)]] = {
+                        k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v)
+                        for k, v in self.state[p].items()
+                    }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore hyper-parameters and state saved by :meth:`state_dict` (validated first)."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(groups)} groups saved, "
+                             f"{len(self.param_groups)} in this optimizer")
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved, group in zip(groups, self.param_groups):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: a group has "
+                                 f"{len(saved['params'])} parameters saved, "
+                                 f"{len(group['params'])} here")
+        new_state: dict[Parameter, dict] = {}
+        for key, entry in state_dict["state"].items():
+            i = int(key)
+            if not 0 <= i < len(params):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: no parameter {i}")
+            p = params[i]
+            converted = {}
+            for k, v in entry.items():
+                if isinstance(v, np.ndarray):
+                    if v.shape != p.shape:
+                        raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
+                                         f"parameter {i} has shape {v.shape}, expected {p.shape}")
+                    converted[k] = v.astype(p.dtype, copy=True)
+                else:
+                    converted[k] = v
+            new_state[p] = converted
+        for saved, group in zip(groups, self.param_groups):
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = v
+        self.state = new_state
+        self._flats = [None] * len(self.param_groups)
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            hyper = ", ".join(f"{k}={v}" for k, v in group.items() if k != "params")
+            lines.append(f"  group {i}: {len(group['params'])} params, {hyper}")
+        return "\n".join(lines + [")"])
+
+
+def _check_float(opt, name: str, value, low: float | None = None, high: float | None = None,
+                 high_open: bool = False) -> None:
+    """Hyper-parameter check with a message naming the optimizer and the argument."""
+    cls = type(opt).__name__
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{cls}: {name} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v):
+        raise ValueError(f"{cls}: {name} must be finite, got {value!r}")
+    if low is not None and v < low:
+        raise ValueError(f"{cls}: {name} must be >= {low}, got {value!r}")
+    if high is not None and (v >= high if high_open else v > high):
+        raise ValueError(f"{cls}: {name} must be {'<' if high_open else '<='} {high}, "
+                         f"got {value!r}")
+
+
+def params_list(params: Iterable[Parameter]) -> list[Parameter]:
+    """Flatten an iterable of Parameters or parameter groups to a list of Parameters."""
+    out: list[Parameter] = []
+    for p in params:
+        if isinstance(p, dict):
+            out.extend(p["params"])
+        else:
+            out.append(p)
+    return out
