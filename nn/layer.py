@@ -32,6 +32,12 @@ class Layer:
 
     training: bool
 
+    #: When False, ``backward`` may skip computing the input gradient and return None.
+    #: Nothing needs it for a model's first layer during training (PyTorch likewise skips
+    #: the gradient of inputs that do not require one); ``nn.fit`` sets it there for the
+    #: duration of training through :meth:`set_input_grad`.
+    input_grad: bool = True
+
     def __init__(self) -> None:
         object.__setattr__(self, "_param_names", [])
         object.__setattr__(self, "_layer_names", [])
@@ -90,6 +96,16 @@ class Layer:
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    def set_input_grad(self, flag: bool) -> bool:
+        """Say whether ``backward`` must return the input gradient; returns the old value.
+
+        Containers forward this to the layer that receives their input (Sequential: its
+        first layer). A layer that ignores the flag still returns the gradient.
+        """
+        old = self.input_grad
+        object.__setattr__(self, "input_grad", bool(flag))
+        return old
 
     # ------------------------------------------------------------------ traversal
     def named_children(self) -> Iterator[tuple[str, Layer]]:

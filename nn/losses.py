@@ -35,6 +35,7 @@ class Loss:
         """The reduced loss as a Python float; caches what ``backward`` needs."""
         self._check_input(input)
         total, count, cache = self._forward(input, target)
+        self.last_count = count  # elements that counted (the divisor of "mean")
         scale = 1.0 / count if (self.reduction == "mean" and count > 0) else 1.0
         if self.reduction == "mean" and count == 0:
             scale = 0.0

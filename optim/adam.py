@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_float
+from .optimizer import Optimizer, _check_float, axpy
 
 
 class Adam(Optimizer):
@@ -65,12 +65,12 @@ class Adam(Optimizer):
         # m = lerp(m, g, 1 - β₁), in torch.lerp's two branches
         w = 1.0 - beta1
         if w < 0.5:
-            m += np.multiply(np.subtract(g, m, out=s), w, out=s)
+            axpy(w, np.subtract(g, m, out=s), m, s)
         else:
             np.subtract(g, np.multiply(np.subtract(g, m, out=s), 1.0 - w, out=s), out=m)
         # v = β₂ v + (1 - β₂) g g
         v *= beta2
-        v += np.multiply(np.multiply(g, 1.0 - beta2, out=s), g, out=s)
+        axpy(1.0 - beta2, np.multiply(g, g, out=s), v, s)
         step_size = lr / (1.0 - beta1 ** t)
         bias_correction2_sqrt = math.sqrt(1.0 - beta2 ** t)
         if group["amsgrad"]:
@@ -83,7 +83,7 @@ class Adam(Optimizer):
         denom = np.sqrt(v, out=s)
         denom /= bias_correction2_sqrt
         denom += eps
-        p += np.multiply(np.divide(m, denom, out=s), -step_size, out=s)
+        axpy(-step_size, np.divide(m, denom, out=s), p, s)
 
 
 class AdamW(Adam):

@@ -31,6 +31,20 @@ import numpy as np
 
 from nn.parameter import Parameter
 
+def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """``y += a * x`` in place, through ``scratch`` (no allocation).
+
+    Plain NumPy on purpose: SciPy's BLAS ``?axpy`` is one pass instead of two, but SciPy
+    ships its own OpenBLAS whose idle threads spin after each call and then fight NumPy's
+    OpenBLAS threads for the cores; alternating the two made a training step 20x slower
+    on a 2-core machine (measured; see benchmarks/README.md).
+    """
+    np.multiply(x, a, out=scratch)
+    y += scratch
+    return y
+    y += y.dtype.type(a) * x
+    return y
+
 
 class _Flat:
     """One contiguous partition: parameters of one dtype and one optimizer history."""
@@ -47,6 +61,7 @@ class _Flat:
         self.buffers: dict[str, np.ndarray] = {}
         self._tmp: list[np.ndarray] = []
         self.data_views, self.grad_views = [], []
+        self.members: list[tuple] = []  # (param, data view, grad view) for the fast check
         for p, lo, hi in zip(params, self.offsets[:-1], self.offsets[1:]):
             d = self.data[lo:hi].reshape(p.shape)
             g = self.grad[lo:hi].reshape(p.shape)
@@ -55,6 +70,7 @@ class _Flat:
             p.data, p.grad = d, g
             self.data_views.append(d)
             self.grad_views.append(g)
+            self.members.append((p, d, g))
         self.state = state
         for name in buffer_names:
             self.new_buffer(name, [state[p][name] for p in params])
@@ -160,18 +176,16 @@ class Optimizer:
     # ------------------------------------------------------------------ flat partitions
     @staticmethod
     def _intact(group: dict, flats: list[_Flat]) -> bool:
-        members = [(p, d, g) for f in flats for p, d, g in zip(f.params, f.data_views,
-                                                                 f.grad_views)]
-        j, n = 0, len(members)
-        for p in group["params"]:
-            if p.requires_grad:
-                if j >= n:
+        """True when every trainable parameter still uses its views (one cheap pass)."""
+        trainable = 0
+        for flat in flats:
+            for p, d, g in flat.members:
+                if p.data is not d or p.grad is not g or not p.requires_grad:
                     return False
-                q, d, g = members[j]
-                if p is not q or p.data is not d or p.grad is not g:
-                    return False
-                j += 1
-        return j == n
+            trainable += len(flat.members)
+        if trainable != len(group["params"]):  # a frozen parameter may have been unfrozen
+            return trainable == sum(1 for p in group["params"] if p.requires_grad)
+        return True
 
     def _build(self, group: dict, old: list[_Flat] | None) -> list[_Flat]:
         if old:

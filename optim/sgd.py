@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_float
+from .optimizer import Optimizer, _check_float, axpy
 
 
 class SGD(Optimizer):
@@ -50,7 +50,7 @@ class SGD(Optimizer):
             else:
                 b *= mu                                         # b = mu b + (1 - damp) g
                 if damp:
-                    b += np.multiply(g, 1.0 - damp, out=flat.tmp(1))
+                    axpy(1.0 - damp, g, b, flat.tmp(1))
                 else:
                     b += g
             if group["nesterov"]:
@@ -58,7 +58,7 @@ class SGD(Optimizer):
             else:
                 g = b
         # p = p - lr g
-        p += np.multiply(g, -lr, out=flat.tmp(2))
+        axpy(-lr, g, p, flat.tmp(2))
 
 
 class Momentum(SGD):

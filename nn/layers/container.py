@@ -51,6 +51,13 @@ class Sequential(Layer):
             g = self._layers[i].backward(g)
         return g
 
+    def set_input_grad(self, flag: bool) -> bool:
+        """Forwarded to the first layer, which receives this container's input."""
+        old = super().set_input_grad(flag)
+        if self._layers:
+            self._layers[0].set_input_grad(flag)
+        return old
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return Sequential(*self._layers[index])

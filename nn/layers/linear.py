@@ -72,6 +72,8 @@ class Linear(Layer):
         if self.bias is not None and self.bias.requires_grad:
             # db = sum over rows of G
             self.bias.grad += G.sum(axis=0)
+        if not self.input_grad:
+            return None
         # dx = G W^T
         return grad_y @ W.T
 

@@ -1,0 +1,364 @@
+"""Optimizers: hand-computed steps, PyTorch's rules, per-parameter state, resume, flat buffers."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nn
+import optim
+
+GRADS = [1.0, 2.0, -1.0]
+
+
+def run(opt_factory, grads=GRADS, p0=1.0, rebind=False):
+    """Apply len(grads) steps to one scalar parameter with the given gradients."""
+    p = nn.Parameter(np.array([p0]))
+    opt = opt_factory([p])
+    out = []
+    for g in grads:
+        opt.zero_grad()
+        if rebind:
+            p.grad = np.array([g])  # a user re-binding the gradient array
+        else:
+            p.grad[...] = g
+        opt.step()
+        out.append(float(p.data[0]))
+    return out
+
+
+# ---------------------------------------------------------------------- SGD, by hand
+def test_sgd_plain_by_hand():
+    # p = p - lr g: 1 - 0.1 = 0.9; 0.9 - 0.2 = 0.7; 0.7 + 0.1 = 0.8
+    assert run(lambda ps: optim.SGD(ps, lr=0.1)) == pytest.approx([0.9, 0.7, 0.8], abs=1e-15)
+
+
+def test_sgd_momentum_by_hand():
+    # b1 = 1, p = 0.9;  b2 = 0.9 + 2 = 2.9, p = 0.61;  b3 = 2.61 - 1 = 1.61, p = 0.449
+    got = run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9))
+    assert got == pytest.approx([0.9, 0.61, 0.449], abs=1e-14)
+
+
+def test_sgd_nesterov_by_hand():
+    # b1 = 1, g = 1 + 0.9 = 1.9, p = 0.81;  b2 = 2.9, g = 2 + 2.61 = 4.61, p = 0.349;
+    # b3 = 1.61, g = -1 + 1.449 = 0.449, p = 0.3041
+    got = run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True))
+    assert got == pytest.approx([0.81, 0.349, 0.3041], abs=1e-14)
+
+
+def test_sgd_weight_decay_by_hand():
+    # g = g + 0.1 p: 1.1 -> 0.89;  2.089 -> 0.6811;  -0.93189 -> 0.774289
+    got = run(lambda ps: optim.SGD(ps, lr=0.1, weight_decay=0.1))
+    assert got == pytest.approx([0.89, 0.6811, 0.774289], abs=1e-14)
+
+
+def test_sgd_dampening_by_hand():
+    # first step b = g (no dampening), then b = 0.9 b + 0.5 g
+    # b1 = 1, p = 0.9;  b2 = 1.9, p = 0.71;  b3 = 1.21, p = 0.589
+    got = run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5))
+    assert got == pytest.approx([0.9, 0.71, 0.589], abs=1e-14)
+
+
+def test_momentum_equals_sgd_with_momentum_exactly():
+    rng = np.random.default_rng(3)
+    grads = rng.standard_normal((5, 7)).astype(np.float32)
+    trajectories = []
+    for factory in (lambda ps: optim.Momentum(ps, lr=0.03),
+                    lambda ps: optim.SGD(ps, lr=0.03, momentum=0.9)):
+        p = nn.Parameter(np.ones(7, dtype=np.float32))
+        opt = factory([p])
+        for g in grads:
+            p.grad[...] = g
+            opt.step()
+        trajectories.append(p.data.copy())
+    np.testing.assert_array_equal(*trajectories)
+
+
+# ---------------------------------------------------------------------- Adam, by hand
+def adam_reference(grads, lr, b1, b2, eps, wd=0.0, decoupled=False, amsgrad=False, p=1.0):
+    """Adam written out on scalars: the corrected update of docs/errata.md."""
+    m = v = vmax = 0.0
+    out = []
+    for t, g in enumerate(grads, start=1):
+        if decoupled:
+            p *= 1 - lr * wd
+        elif wd:
+            g = g + wd * p
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = m / (1 - b1 ** t)
+        vmax = max(vmax, v)
+        v_hat = (vmax if amsgrad else v) / (1 - b2 ** t)
+        p = p - lr * m_hat / (math.sqrt(v_hat) + eps)
+        out.append(p)
+    return out
+
+
+def test_adam_first_step_is_lr_times_sign():
+    # t = 1: m_hat = g, v_hat = g^2, so p = 1 - 0.1 * 1 / (1 + 1e-8)
+    got = run(lambda ps: optim.Adam(ps, lr=0.1), grads=[1.0])
+    assert got[0] == pytest.approx(1 - 0.1 / (1 + 1e-8), abs=1e-15)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(), dict(weight_decay=0.1), dict(amsgrad=True), dict(betas=(0.5, 0.9), eps=1e-3),
+    dict(betas=(0.3, 0.99)),  # lerp's second branch (1 - beta1 >= 0.5)
+])
+def test_adam_three_steps_match_formula(kwargs):
+    grads = [1.0, 2.0, -1.0, 0.5]
+    b1, b2 = kwargs.get("betas", (0.9, 0.999))
+    ref = adam_reference(grads, 0.1, b1, b2, kwargs.get("eps", 1e-8),
+                         wd=kwargs.get("weight_decay", 0.0), amsgrad=kwargs.get("amsgrad", False))
+    got = run(lambda ps: optim.Adam(ps, lr=0.1, **kwargs), grads=grads)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+
+
+def test_amsgrad_differs_when_v_decreases():
+    grads = [3.0, 0.1, 0.1]
+    plain = run(lambda ps: optim.Adam(ps, lr=0.1, betas=(0.9, 0.5)), grads=grads)
+    ams = run(lambda ps: optim.Adam(ps, lr=0.1, betas=(0.9, 0.5), amsgrad=True), grads=grads)
+    assert plain[0] == ams[0] and plain[2] != ams[2]
+
+
+def test_adamw_three_steps_match_formula():
+    ref = adam_reference(GRADS, 0.1, 0.9, 0.999, 1e-8, wd=0.5, decoupled=True)
+    got = run(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.5))
+    np.testing.assert_allclose(got, ref, rtol=1e-13)
+
+
+def test_adamw_without_decay_equals_adam_exactly():
+    a = run(lambda ps: optim.AdamW(ps, lr=0.1, weight_decay=0.0))
+    b = run(lambda ps: optim.Adam(ps, lr=0.1))
+    assert a == b
+
+
+def test_source_formula_for_adam_is_not_what_we_do():
+    # The source's θ -= α m / ((1-β1^t)(1-β2^t)) would move by 0.1 * 0.1 / (0.1 * 0.001) = 100.
+    got = run(lambda ps: optim.Adam(ps, lr=0.1), grads=[1.0])
+    assert abs(1.0 - got[0]) == pytest.approx(0.1, rel=1e-6)
+
+
+@pytest.mark.parametrize("factory", [
+    lambda ps: optim.SGD(ps, lr=0.0, momentum=0.9, weight_decay=0.1),
+    lambda ps: optim.Adam(ps, lr=0.0, weight_decay=0.1),
+    lambda ps: optim.AdamW(ps, lr=0.0),
+])
+def test_lr_zero_changes_nothing(factory):
+    assert run(factory) == [1.0, 1.0, 1.0]
+
+
+# ---------------------------------------------------------------------- against PyTorch
+@pytest.mark.parametrize("name,kwargs", [
+    ("SGD", dict(lr=0.05)),
+    ("SGD", dict(lr=0.05, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.05, momentum=0.8, dampening=0.3)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+])
+def test_trajectory_matches_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    p0 = rng.standard_normal((4, 3))
+    grads = rng.standard_normal((6, 4, 3))
+    p = nn.Parameter(p0)
+    ours = getattr(optim, name)([p], **kwargs)
+    tp = torch.nn.Parameter(torch.tensor(p0))
+    theirs = getattr(torch.optim, name)([tp], **kwargs)
+    for g in grads:
+        p.grad[...] = g
+        ours.step()
+        tp.grad = torch.tensor(g)
+        theirs.step()
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ---------------------------------------------------------------------- state and structure
+def test_two_parameters_of_same_shape_keep_separate_state():
+    a, b = nn.Parameter(np.zeros(3)), nn.Parameter(np.zeros(3))
+    opt = optim.SGD([a, b], lr=1.0, momentum=0.5)
+    a.grad[...] = 1.0
+    b.grad[...] = -2.0
+    opt.step()
+    opt.step()
+    # a: b1 = 1, b2 = 1.5 -> a = -2.5;  b: b1 = -2, b2 = -3 -> b = 5
+    np.testing.assert_allclose(a.data, -2.5)
+    np.testing.assert_allclose(b.data, 5.0)
+    assert not np.shares_memory(opt.state[a]["momentum_buffer"], opt.state[b]["momentum_buffer"])
+
+
+def test_frozen_parameter_is_skipped():
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2))
+    b.requires_grad = False
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad[...] = 1.0
+    b.grad[...] = 1.0
+    opt.step()
+    assert np.all(a.data < 1) and np.all(b.data == 1)
+    b.requires_grad = True  # unfreezing mid-training re-partitions; b starts its own history
+    opt.step()
+    assert np.all(b.data < 1)
+    np.testing.assert_allclose(b.data, 1 - 0.1 / (1 + 1e-8))
+
+
+def test_rebound_arrays_are_resynced():
+    assert run(lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), rebind=True) == \
+        pytest.approx([0.9, 0.61, 0.449], abs=1e-14)
+    p = nn.Parameter(np.ones(3))
+    opt = optim.SGD([p], lr=1.0)
+    p.grad[...] = 1.0
+    opt.step()
+    p.data = np.full(3, 5.0)  # a user replacing the value
+    opt.step()
+    np.testing.assert_allclose(p.data, 4.0)
+
+
+def test_model_astype_after_optimizer_keeps_state():
+    model = nn.Linear(3, 2, rng=0)
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model.weight.grad[...] = 1.0
+    opt.step()
+    model.astype(np.float64)
+    model.weight.grad[...] = 1.0
+    opt.step()
+    assert model.weight.data.dtype == np.float64
+    assert opt.state[model.weight]["momentum_buffer"].dtype == np.float64
+    np.testing.assert_allclose(opt.state[model.weight]["momentum_buffer"], 1.9)
+
+
+def test_parameters_become_views_of_one_buffer():
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt.step()
+    bases = {id(p.data.base) for p in model.parameters()}
+    assert len(bases) == 1
+
+
+def test_zero_grad_zeroes_all():
+    model = nn.Linear(3, 2)
+    opt = optim.Adam(model.parameters())
+    model.weight.grad[...] = 3.0
+    opt.step()
+    model.bias.grad[...] = 2.0
+    opt.zero_grad()
+    assert all(np.all(p.grad == 0) for p in model.parameters())
+
+
+def test_param_groups_have_their_own_lr():
+    a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
+    opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad[...] = b.grad[...] = 1.0
+    opt.step()
+    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.5)
+
+
+def test_resume_from_state_dict_is_bit_identical():
+    rng = np.random.default_rng(1)
+    grads = rng.standard_normal((8, 5, 3)).astype(np.float32)
+
+    def make():
+        p = nn.Parameter(np.linspace(-1, 1, 15, dtype=np.float32).reshape(5, 3))
+        return p, optim.Adam([p], lr=0.01, amsgrad=True)
+
+    p, opt = make()
+    for g in grads:
+        p.grad[...] = g
+        opt.step()
+    straight = p.data.copy()
+
+    p, opt = make()
+    for g in grads[:3]:
+        p.grad[...] = g
+        opt.step()
+    saved_state, saved_p = copy.deepcopy(opt.state_dict()), p.data.copy()
+    p2, opt2 = make()
+    p2.data[...] = saved_p
+    opt2.load_state_dict(saved_state)
+    for g in grads[3:]:
+        p2.grad[...] = g
+        opt2.step()
+    np.testing.assert_array_equal(p2.data, straight)
+
+
+def test_state_dict_shape_mismatch_is_refused():
+    p = nn.Parameter(np.zeros(3))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad[...] = 1
+    opt.step()
+    state = opt.state_dict()
+    q = nn.Parameter(np.zeros(4))
+    with pytest.raises(ValueError, match="shape"):
+        optim.SGD([q], lr=0.1, momentum=0.9).load_state_dict(state)
+
+
+@pytest.mark.parametrize("factory,match", [
+    (lambda ps: optim.SGD(ps, lr=-1), "lr"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), "momentum"),
+    (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "nesterov"),
+    (lambda ps: optim.Adam(ps, betas=(1.0, 0.9)), "betas"),
+    (lambda ps: optim.Adam(ps, eps=-1e-8), "eps"),
+    (lambda ps: optim.Adam(ps, lr=float("nan")), "lr"),
+    (lambda ps: optim.SGD(ps, lr="0.1"), "lr"),
+    (lambda ps: optim.SGD([], lr=0.1), "empty"),
+])
+def test_bad_hyper_parameters_are_refused(factory, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        factory([nn.Parameter(np.zeros(2))])
+
+
+def test_duplicate_parameter_is_refused():
+    p = nn.Parameter(np.zeros(2))
+    with pytest.raises(ValueError, match="more than one"):
+        optim.SGD([p, p], lr=0.1)
+
+
+# ---------------------------------------------------------------------- convergence property
+@given(st.integers(0, 10_000), st.sampled_from(["sgd", "momentum", "nesterov", "adam", "adamw"]))
+def test_each_optimizer_lowers_a_convex_quadratic(seed, name):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((4, 4))
+    H = A @ A.T + np.eye(4)  # positive definite
+    target = rng.standard_normal(4)
+    lr = 0.5 / np.linalg.eigvalsh(H).max()
+    factories = {
+        "sgd": lambda ps: optim.SGD(ps, lr=lr),
+        "momentum": lambda ps: optim.SGD(ps, lr=lr, momentum=0.5),
+        "nesterov": lambda ps: optim.SGD(ps, lr=lr, momentum=0.5, nesterov=True),
+        "adam": lambda ps: optim.Adam(ps, lr=0.01),
+        "adamw": lambda ps: optim.AdamW(ps, lr=0.01, weight_decay=0.0),
+    }
+    p = nn.Parameter(np.zeros(4))
+    opt = factories[name]([p])
+
+    def loss():
+        d = p.data - target
+        return 0.5 * d @ H @ d
+
+    before = loss()
+    for _ in range(20):
+        opt.zero_grad()
+        p.grad += H @ (p.data - target)
+        opt.step()
+    assert loss() < before
+
+
+# ---------------------------------------------------------------------- clipping
+def test_clip_grad_norm_scales_globally_and_returns_norm():
+    a, b = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(1))
+    a.grad[...] = [3.0, 0.0]
+    b.grad[...] = [4.0]
+    total = optim.clip_grad_norm([a, b], max_norm=1.0)
+    assert total == pytest.approx(5.0)
+    np.testing.assert_allclose(np.concatenate([a.grad, b.grad]), [0.6, 0.0, 0.8], rtol=1e-6)
+    assert optim.clip_grad_norm([a, b], max_norm=10.0) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_clip_grad_value():
+    a = nn.Parameter(np.zeros(3))
+    a.grad[...] = [-3.0, 0.5, 2.0]
+    optim.clip_grad_value([a], 1.0)
+    np.testing.assert_array_equal(a.grad, [-1.0, 0.5, 1.0])
