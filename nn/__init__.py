@@ -4,7 +4,7 @@ Layers with explicit ``forward``/``backward``, losses, ``Sequential``, gradient 
 a training loop, data helpers and bundled datasets. Optimizers live in ``optim``.
 """
 
-from . import functional, init
+from . import data, datasets, functional, init, metrics, models
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
 from .layer import Layer
@@ -24,7 +24,17 @@ from .layers import (
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss, Loss, MSELoss
 from .parameter import Parameter
+from .serialization import load, save
 from .summary import summary
+from .training import (
+    Callback,
+    EarlyStopping,
+    History,
+    LearningRateScheduler,
+    evaluate,
+    fit,
+    predict,
+)
 
 __version__ = "0.1.0"
 
@@ -34,4 +44,6 @@ __all__ = [
     "CrossEntropyLoss", "BCELoss", "BCEWithLogitsLoss", "HingeLoss", "gradcheck",
     "assert_gradcheck", "numerical_gradient", "GradcheckReport", "set_default_dtype",
     "get_default_dtype", "manual_seed", "get_rng", "summary", "init", "functional",
+    "fit", "evaluate", "predict", "History", "Callback", "EarlyStopping",
+    "LearningRateScheduler", "save", "load", "data", "datasets", "metrics", "models",
 ]

@@ -47,10 +47,12 @@ class Loss:
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
         cache, scale, shape, dtype = self._cache
-        g = self._grad(cache)
         factor = dtype.type(scale * float(grad))
-        if factor != 1:
-            g *= factor
+        # tiny probabilities times 1/N may underflow to subnormals or 0: benign, so silenced
+        with np.errstate(under="ignore"):
+            g = self._grad(cache)
+            if factor != 1:
+                g *= factor
         return g.reshape(shape)
 
     # ------------------------------------------------------------------ checks
@@ -142,7 +144,8 @@ class CrossEntropyLoss(Loss):
             idx = t.reshape(-1).astype(np.intp, copy=False)
             valid = None if self.ignore_index is None else idx != self.ignore_index
             checked = idx if valid is None else idx[valid]
-            if checked.size and (checked.min() < 0 or checked.max() >= C):
+            # one comparison catches both ends: negatives wrap to huge unsigned values
+            if np.any(checked.astype(np.uintp) >= C):
                 bad = checked[(checked < 0) | (checked >= C)][0]
                 raise ValueError(
                     f"{name}: target class index {bad} is out of range for {C} classes "
@@ -177,8 +180,7 @@ class CrossEntropyLoss(Loss):
 
     def _grad(self, cache):
         logp, idx, valid, probs = cache
-        with np.errstate(under="ignore"):
-            p = np.exp(logp)
+        p = np.exp(logp)
         if probs is not None:
             # dL/dx = p * sum(t) - t
             return p * probs.sum(axis=-1, keepdims=True) - probs

@@ -1,0 +1,313 @@
+"""fit / evaluate / predict, callbacks, History, persistence, models, the command line."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import nn
+import optim
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = nn.datasets.load_digits()
+    x_tr, x_te, y_tr, y_te = nn.data.train_test_split(x, y, test_size=0.2, stratify=True, rng=0)
+    scaler = nn.data.StandardScaler().fit(x_tr)
+    return scaler.transform(x_tr), y_tr, scaler.transform(x_te), y_te
+
+
+pytestmark = pytest.mark.usefixtures("allow_underflow")
+
+
+def small_model(seed=0):
+    return nn.Sequential(nn.Linear(64, 32, rng=seed), nn.ReLU(), nn.Linear(32, 10, rng=seed))
+
+
+def test_mlp_reaches_095_on_digits(digits):
+    x_tr, y_tr, x_te, y_te = digits
+    model = nn.models.mlp(64, 128, 10, rng=0)
+    assert [type(layer).__name__ for layer in model] == ["Linear", "ReLU", "Linear"]
+    opt = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = nn.fit(model, nn.CrossEntropyLoss(), opt, x_tr, y_tr, epochs=15, verbose=0, rng=0)
+    result = nn.evaluate(model, nn.CrossEntropyLoss(), x_te, y_te)
+    assert result["accuracy"] >= 0.95
+    assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_default_mlp_is_the_source_documents_one():
+    model = nn.models.mlp()
+    shapes = [p.shape for p in model.parameters()]
+    assert shapes == [(784, 128), (128,), (128, 10), (10,)]
+
+
+def test_history_keys_and_lengths(digits):
+    x_tr, y_tr, x_te, y_te = digits
+    model = small_model()
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    h = nn.fit(model, nn.CrossEntropyLoss(), opt, x_tr, y_tr, epochs=3, batch_size=64,
+               validation_data=(x_te, y_te), metrics=("accuracy", "f1"), verbose=0)
+    assert set(h.history) == {"loss", "accuracy", "f1", "val_loss", "val_accuracy", "val_f1"}
+    assert all(len(v) == 3 for v in h.history.values())
+    assert h.epoch == [0, 1, 2]
+
+
+def test_fit_modes_and_restores(digits):
+    x_tr, y_tr, x_te, y_te = digits
+    modes = []
+
+    class Spy(nn.Layer):
+        def forward(self, x):
+            modes.append(self.training)
+            return x
+
+        def backward(self, g):
+            return g
+
+    model = nn.Sequential(Spy(), nn.Linear(64, 10))
+    model.eval()
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x_tr[:64],
+           y_tr[:64], epochs=1, batch_size=32, validation_data=(x_te[:10], y_te[:10]), verbose=0)
+    assert modes == [True, True, False]
+    assert model.training is False  # the mode it found
+    assert model.input_grad is True  # the input-gradient skip is undone
+
+
+def test_evaluate_matches_direct_computation(digits):
+    x_tr, y_tr, _, _ = digits
+    model = small_model()
+    loss_fn = nn.CrossEntropyLoss()
+    res = nn.evaluate(model, loss_fn, x_tr, y_tr, batch_size=100)
+    out = nn.predict(model, x_tr, batch_size=77)
+    assert out.shape == (len(x_tr), 10) and out.dtype == np.float32
+    assert res["loss"] == pytest.approx(loss_fn(out, y_tr), rel=1e-5)
+    assert res["accuracy"] == pytest.approx(float(np.mean(out.argmax(1) == y_tr)))
+
+
+def test_same_seed_same_weights(digits):
+    x_tr, y_tr, _, _ = digits
+
+    def train():
+        nn.manual_seed(7)
+        model = nn.models.mlp(64, 16, 10, dropout=0.2)
+        opt = optim.Adam(model.parameters(), lr=1e-2)
+        nn.fit(model, nn.CrossEntropyLoss(), opt, x_tr[:300], y_tr[:300], epochs=2, verbose=0)
+        return model.state_dict()
+
+    a, b = train(), train()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+
+
+def test_float64_data_is_cast_to_model_dtype(digits):
+    x_tr, y_tr, _, _ = digits
+    model = small_model()
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+           x_tr[:64].astype(np.float64), y_tr[:64], epochs=1, verbose=0)
+    assert model[0].weight.dtype == np.float32
+
+
+def test_early_stopping_restores_best_weights():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    model = nn.Sequential(nn.Linear(4, 2, rng=0))
+    # a huge learning rate makes validation loss bounce, so stopping triggers
+    opt = optim.SGD(model.parameters(), lr=50.0)
+    stop = nn.EarlyStopping(monitor="val_loss", patience=1, restore_best_weights=True)
+    snapshots = []
+
+    class Snap(nn.Callback):
+        def on_epoch_end(self, epoch, logs):
+            snapshots.append((logs["val_loss"], self.model.state_dict()))
+
+    h = nn.fit(model, nn.CrossEntropyLoss(), opt, x, y, epochs=30, batch_size=8,
+               validation_data=(x, y), callbacks=[Snap(), stop], verbose=0)
+    best_loss, best_state = min(snapshots, key=lambda s: s[0])
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(v, best_state[k])
+    assert len(h.epoch) <= 30
+
+
+def test_early_stopping_restores_even_when_epochs_run_out():
+    x = np.eye(4, dtype=np.float32)
+    y = np.arange(4)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    stop = nn.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.5), x, y,
+           epochs=3, verbose=0, callbacks=[stop])
+    assert stop.best_epoch == 2 and stop.stopped_epoch is None
+
+
+def test_early_stopping_unknown_monitor_is_clear():
+    x = np.eye(4, dtype=np.float32)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    with pytest.raises(KeyError, match="val_loss"):
+        nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x,
+               np.arange(4), epochs=2, verbose=0, callbacks=[nn.EarlyStopping()])
+
+
+def test_learning_rate_schedule_hook():
+    x = np.eye(4, dtype=np.float32)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    sched = nn.LearningRateScheduler(lambda epoch, lr: lr * 0.5)
+    h = nn.fit(model, nn.CrossEntropyLoss(), opt, x, np.arange(4), epochs=3, verbose=0,
+               callbacks=[sched])
+    assert h.history["lr"] == [1.0, 0.5, 0.25]
+    assert opt.param_groups[0]["lr"] == 0.125
+
+
+def test_scheduler_object_is_stepped():
+    class Halve:
+        def __init__(self, opt):
+            self.opt, self.calls = opt, 0
+
+        def step(self):
+            self.calls += 1
+            for g in self.opt.param_groups:
+                g["lr"] /= 2
+
+    x = np.eye(4, dtype=np.float32)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    sched = Halve(opt)
+    nn.fit(model, nn.CrossEntropyLoss(), opt, x, np.arange(4), epochs=2, verbose=0,
+           callbacks=[nn.LearningRateScheduler(sched)])
+    assert sched.calls == 2 and opt.param_groups[0]["lr"] == 0.25
+
+
+def test_binary_metrics_with_bce_with_logits():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 2)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.float32)[:, None]
+    model = nn.Sequential(nn.Linear(2, 1, rng=0))
+    h = nn.fit(model, nn.BCEWithLogitsLoss(), optim.Adam(model.parameters(), lr=0.05), x, y,
+               epochs=20, verbose=0, metrics=("accuracy", "auc"))
+    assert h.history["accuracy"][-1] > 0.95 and h.history["auc"][-1] > 0.98
+
+
+def test_regression_without_metrics():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((128, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype=np.float32)
+    model = nn.Sequential(nn.Linear(3, 1, rng=0))
+    h = nn.fit(model, nn.MSELoss(), optim.SGD(model.parameters(), lr=0.1), x, y, epochs=30,
+               verbose=0, metrics=())
+    assert h.history["loss"][-1] < 1e-3
+
+
+def test_sequence_outputs_and_ignore_index():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 5, 3)).astype(np.float32)
+    y = (x[..., 0] > 0).astype(np.int64)
+    y[:, -1] = -100  # padded positions
+    model = nn.Sequential(nn.Linear(3, 2, rng=0))
+    loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
+    nn.fit(model, loss_fn, optim.Adam(model.parameters(), lr=0.05), x, y, epochs=20, verbose=0)
+    res = nn.evaluate(model, loss_fn, x, y)
+    assert res["accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(epochs=-1), "epochs"), (dict(batch_size=0), "batch_size"),
+    (dict(validation_data=(np.zeros((2, 4)),)), "validation_data"),
+])
+def test_fit_bad_arguments(kwargs, match):
+    model = nn.Sequential(nn.Linear(4, 2))
+    args = dict(epochs=1, verbose=0)
+    args.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1),
+               np.zeros((4, 4), np.float32), np.zeros(4, np.int64), **args)
+
+
+def test_fit_length_mismatch_and_empty():
+    model = nn.Sequential(nn.Linear(4, 2))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="samples"):
+        nn.fit(model, nn.CrossEntropyLoss(), opt, np.zeros((4, 4), np.float32),
+               np.zeros(3, np.int64), verbose=0)
+    with pytest.raises(ValueError, match="empty"):
+        nn.fit(model, nn.CrossEntropyLoss(), opt, np.zeros((0, 4), np.float32),
+               np.zeros(0, np.int64), verbose=0)
+
+
+def test_progress_bar_output(capsys):
+    x = np.eye(4, dtype=np.float32)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, np.arange(4),
+           epochs=2, batch_size=2, verbose=1)
+    err = capsys.readouterr().err
+    assert "Epoch 1/2" in err and "Epoch 2/2" in err and "loss" in err
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, np.arange(4),
+           epochs=1, verbose=2)
+    assert "Epoch 1/1 - loss:" in capsys.readouterr().err
+
+
+def test_history_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    h = nn.History()
+    for e in range(3):
+        h.append(e, {"loss": 1.0 / (e + 1), "val_loss": 1.2 / (e + 1), "accuracy": 0.5 + e / 10})
+    path = h.plot(str(tmp_path / "curves.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------- persistence
+def test_save_load_round_trip(tmp_path):
+    a = small_model(1)
+    b = small_model(2)
+    path = nn.save(a, tmp_path / "model")
+    assert path.endswith(".npz") and os.path.exists(path)
+    nn.load(b, path)
+    for k, v in a.state_dict().items():
+        np.testing.assert_array_equal(v, b.state_dict()[k])
+    with np.load(path, allow_pickle=False) as f:
+        assert "0.weight" in f.files
+
+
+def test_load_mismatch_names_key_and_changes_nothing(tmp_path):
+    path = nn.save(nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)),
+                   tmp_path / "m.npz")
+    target = small_model(3)
+    before = target.state_dict()
+    with pytest.raises(ValueError, match="0.weight"):
+        nn.load(target, path)
+    for k, v in target.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
+    other = nn.Sequential(nn.Linear(64, 16))
+    with pytest.raises(KeyError, match="2.weight"):
+        nn.load(other, path)
+
+
+# ---------------------------------------------------------------------- command line
+def test_cli_main_job_reaches_096(tmp_path):
+    weights, plot = tmp_path / "w.npz", tmp_path / "c.png"
+    proc = subprocess.run([sys.executable, "-m", "nn", "--verbose", "0", "--save", str(weights),
+                           "--plot", str(plot)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    acc = float(proc.stdout.split("test accuracy")[1].split()[0])
+    assert acc >= 0.96
+    assert weights.exists()
+    if plot.exists():
+        assert plot.stat().st_size > 0
+
+
+def test_cli_help_lists_options():
+    proc = subprocess.run([sys.executable, "-m", "nn", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0
+    for word in ("--model", "--optimizer", "--lr", "--epochs", "--batch-size", "--seed",
+                 "--save", "--plot", "sub-commands", "train"):
+        assert word in proc.stdout
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam"])
+def test_cli_other_optimizers(opt):
+    from nn.__main__ import main
+
+    assert main(["train", "--optimizer", opt, "--epochs", "3", "--verbose", "0"]) == 0
