@@ -15,8 +15,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 SUBCOMMANDS = {
     "train": "train a model on bundled data and report its test accuracy (the default)",
 }

@@ -65,4 +65,5 @@ def get_rng(rng=None) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator, got {type(rng).__name__}")
+    raise TypeError("rng must be None, an int seed or a numpy.random.Generator, "
+                    f"got {type(rng).__name__}")

@@ -412,10 +412,12 @@ class StandardScaler:
         """Compute ``mean_`` and ``std_`` from ``x`` (N, ...); returns ``self``."""
         arr = _scaler_input("StandardScaler.fit", x)
         _check_finite("StandardScaler.fit", arr)
-        mean = arr.mean(axis=0, dtype=np.float64)
-        std = np.sqrt(np.mean(np.square(arr - mean), axis=0, dtype=np.float64))
+        with np.errstate(under="ignore"):          # underflow of tiny values is harmless
+            mean = arr.mean(axis=0, dtype=np.float64)
+            std = np.sqrt(np.mean(np.square(arr - mean), axis=0, dtype=np.float64))
         constant = np.max(arr, axis=0) == np.min(arr, axis=0)
-        self.mean_ = mean
+        # a constant feature gets its exact value as mean (so it maps to exactly 0) and std 1
+        self.mean_ = np.where(constant, arr[0], mean).astype(np.float64)
         self.std_ = np.where(constant, 1.0, std)
         return self
 
@@ -430,7 +432,8 @@ class StandardScaler:
         mean, std = self._fitted("transform")
         arr = _scaler_input("StandardScaler.transform", x, mean.shape)
         dt = _out_dtype(arr)
-        return (arr.astype(dt, copy=False) - mean.astype(dt)) / std.astype(dt)
+        with np.errstate(under="ignore"):
+            return (arr.astype(dt, copy=False) - mean.astype(dt)) / std.astype(dt)
 
     def fit_transform(self, x: Any) -> np.ndarray:
         """``fit(x)`` then ``transform(x)``."""
@@ -441,7 +444,8 @@ class StandardScaler:
         mean, std = self._fitted("inverse_transform")
         arr = _scaler_input("StandardScaler.inverse_transform", z, mean.shape)
         dt = _out_dtype(arr)
-        return arr.astype(dt, copy=False) * std.astype(dt) + mean.astype(dt)
+        with np.errstate(under="ignore"):
+            return arr.astype(dt, copy=False) * std.astype(dt) + mean.astype(dt)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"mean": ..., "std": ...}`` (copies), e.g. to save next to a model's weights."""
@@ -525,7 +529,8 @@ class MinMaxScaler:
         arr = _scaler_input("MinMaxScaler.transform", x, dmin.shape)
         dt = _out_dtype(arr)
         lo = np.asarray(self.feature_range[0], dtype=dt)
-        return (arr.astype(dt, copy=False) - dmin.astype(dt)) * scale.astype(dt) + lo
+        with np.errstate(under="ignore"):
+            return (arr.astype(dt, copy=False) - dmin.astype(dt)) * scale.astype(dt) + lo
 
     def fit_transform(self, x: Any) -> np.ndarray:
         """``fit(x)`` then ``transform(x)``."""
@@ -537,7 +542,8 @@ class MinMaxScaler:
         arr = _scaler_input("MinMaxScaler.inverse_transform", z, dmin.shape)
         dt = _out_dtype(arr)
         lo = np.asarray(self.feature_range[0], dtype=dt)
-        return (arr.astype(dt, copy=False) - lo) / scale.astype(dt) + dmin.astype(dt)
+        with np.errstate(under="ignore"):
+            return (arr.astype(dt, copy=False) - lo) / scale.astype(dt) + dmin.astype(dt)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"data_min", "data_max", "feature_range"}`` as arrays (copies)."""

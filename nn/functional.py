@@ -13,7 +13,7 @@ from scipy import special
 
 def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
     """log(sum(exp(x), axis)) computed as m + log(sum(exp(x - m))), m = max(x)."""
-    m = np.max(x, axis=axis, keepdims=True)
+    m = x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):
         s = np.exp(x - m).sum(axis=axis, keepdims=True)
     out = np.log(s) + m
@@ -22,8 +22,7 @@ def logsumexp(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarr
 
 def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """x - logsumexp(x): exact in the log domain, never log(0)."""
-    m = np.max(x, axis=axis, keepdims=True)
-    shifted = x - m
+    shifted = x - x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):
         s = np.exp(shifted).sum(axis=axis, keepdims=True)
     shifted -= np.log(s)
@@ -32,7 +31,7 @@ def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """exp(x - max) / sum(exp(x - max)); rows sum to 1."""
-    e = x - np.max(x, axis=axis, keepdims=True)
+    e = x - x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
     e /= e.sum(axis=axis, keepdims=True)

@@ -305,7 +305,8 @@ def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) ->
     """Validate the upstream gradient against the forward output's shape; cast its dtype."""
     if not isinstance(grad_y, np.ndarray):
         raise TypeError(
-            f"{layer._label()}: backward expected a numpy.ndarray gradient, got {type(grad_y).__name__}"
+            f"{layer._label()}: backward expected a numpy.ndarray gradient, "
+            f"got {type(grad_y).__name__}"
         )
     if grad_y.shape != shape:
         raise ValueError(

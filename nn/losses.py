@@ -143,18 +143,20 @@ class CrossEntropyLoss(Loss):
                 )
             idx = t.reshape(-1).astype(np.intp, copy=False)
             valid = None if self.ignore_index is None else idx != self.ignore_index
-            checked = idx if valid is None else idx[valid]
-            # one comparison catches both ends: negatives wrap to huge unsigned values
-            if np.any(checked.astype(np.uintp) >= C):
-                bad = checked[(checked < 0) | (checked >= C)][0]
+            if valid is not None:
+                idx = np.where(valid, idx, 0)
+            rows = np.arange(idx.size)
+            # an index >= C makes the fancy indexing raise; a negative one must be caught here
+            try:
+                per_row = -logp[rows, idx] if idx.min() >= 0 else None
+            except IndexError:
+                per_row = None
+            if per_row is None:
+                bad = idx[(idx < 0) | (idx >= C)][0]
                 raise ValueError(
                     f"{name}: target class index {bad} is out of range for {C} classes "
                     f"(logits shape {x.shape}, target shape {t.shape})"
                 )
-            if valid is not None:
-                idx = np.where(valid, idx, 0)
-            rows = np.arange(idx.size)
-            per_row = -logp[rows, idx]
             if eps:
                 per_row *= 1.0 - eps
                 per_row -= (eps / C) * logp.sum(axis=-1)

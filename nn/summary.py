@@ -44,7 +44,7 @@ def summary(model: Layer, input_shape, dtype=None, print_fn=print) -> str:
     headers = ("name", "layer", "output shape", "params")
     table = [headers] + [(n, t, o, f"{p:,}") for n, t, o, p in rows]
     widths = [max(len(r[i]) for r in table) for i in range(4)]
-    fmt = "  ".join("{:<%d}" % w for w in widths[:3]) + "  {:>%d}" % widths[3]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths[:3]) + f"  {{:>{widths[3]}}}"
     rule = "-" * (sum(widths) + 6)
     lines = [fmt.format(*headers), rule] + [fmt.format(*r) for r in table[1:]] + [rule]
     lines.append(f"total parameters: {total:,} (trainable {trainable:,})")

@@ -31,6 +31,7 @@ import numpy as np
 
 from nn.parameter import Parameter
 
+
 def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> np.ndarray:
     """``y += a * x`` in place, through ``scratch`` (no allocation).
 

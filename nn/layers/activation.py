@@ -39,7 +39,8 @@ class Activation(Layer):
 
     def _bad_input(self, x):
         if not isinstance(x, np.ndarray):
-            raise TypeError(f"{self._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+            raise TypeError(
+                f"{self._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
         if x.dtype.kind != "f":
             raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
         raise ValueError(
