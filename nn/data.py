@@ -244,6 +244,8 @@ def _split_indices(fn: str, n: int, sizes: list[tuple[str, Any]], stratify: Any,
         raise ValueError(f"{fn}: the held-out splits ({detail}) leave no training samples out "
                          f"of {n}")
     gen = get_rng(rng)
+    if isinstance(stratify, (bool, np.bool_)):
+        stratify = bool(stratify)
     if stratify is False or stratify is None:
         perm = gen.permutation(n)
         bounds = np.cumsum([0, *counts])
