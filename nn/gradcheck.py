@@ -212,13 +212,15 @@ def _check_tensor(name, array, analytic, run, y0, G, eps, rtol, atol, rng, max_c
     for k in coords:
         orig = flat[k]
         flat[k] = orig + eps
+        up = flat[k] - orig  # the steps actually taken (eps is not exact next to large values)
         y_plus = run()
         flat[k] = orig - eps
+        down = orig - flat[k]
         y_minus = run()
         flat[k] = orig
         d = y_plus - y_minus
         changed = d != 0
-        n = float(np.sum(d * G)) / (2 * eps)
+        n = float(np.sum(d * G)) / (up + down)
         a = float(analytic.flat[k])
         noise = 4 * EPS64 * float(np.sum(np.abs(G[changed]) * (np.abs(y_plus[changed])
                                                                 + np.abs(y_minus[changed]))))
@@ -226,8 +228,8 @@ def _check_tensor(name, array, analytic, run, y0, G, eps, rtol, atol, rng, max_c
         tol = atol + rtol * max(abs(a), abs(n)) + noise
         err = abs(a - n)
         if err > tol:
-            fwd = float(np.sum((y_plus - y0) * G)) / eps
-            bwd = float(np.sum((y0 - y_minus) * G)) / eps
+            fwd = float(np.sum((y_plus - y0) * G)) / up
+            bwd = float(np.sum((y0 - y_minus) * G)) / down
             lo, hi = min(fwd, bwd), max(fwd, bwd)
             if hi - lo > tol and lo - tol <= a <= hi + tol:
                 kinks += 1

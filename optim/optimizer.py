@@ -43,8 +43,6 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> np.ndar
     np.multiply(x, a, out=scratch)
     y += scratch
     return y
-    y += y.dtype.type(a) * x
-    return y
 
 
 class _Flat:

@@ -41,6 +41,8 @@ class Sequential(Layer):
         return x
 
     def backward(self, grad_y):
+        if grad_y is None:
+            raise TypeError("Sequential: backward expected a gradient array, got None")
         g = grad_y
         for i in range(len(self._layers) - 1, -1, -1):
             if g is None:

@@ -85,20 +85,18 @@ class Linear(Layer):
 class Flatten(Layer):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)``; backward reshapes the gradient back.
 
-    Caches the input shape.
+    Caches the input shape and dtype.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
-        self._cache = x.shape
+        self._cache = (x.shape, x.dtype)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        shape = self._saved()
-        flat = (shape[0], int(np.prod(shape[1:])))
-        grad_y = check_grad(self, grad_y, flat, grad_y.dtype if isinstance(grad_y, np.ndarray)
-                            else None)
+        shape, dtype = self._saved()
+        grad_y = check_grad(self, grad_y, (shape[0], int(np.prod(shape[1:]))), dtype)
         return grad_y.reshape(shape)
 
 
