@@ -162,7 +162,7 @@ class Layer:
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero, in place."""
         for p in self.parameters():
-            p.grad.fill(0)
+            p.zero_grad()
 
     def train(self, mode: bool = True) -> Layer:
         """Set training mode on this layer and every sub-layer; returns self."""

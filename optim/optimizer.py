@@ -146,18 +146,10 @@ class Optimizer:
 
     # ------------------------------------------------------------------ the contract
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero, in place."""
-        for i, group in enumerate(self.param_groups):
-            flats = self._flats[i]
-            if flats is not None and self._intact(group, flats):
-                for flat in flats:
-                    flat.grad.fill(0)
-                for p in group["params"]:
-                    if not p.requires_grad:
-                        p.grad.fill(0)
-            else:
-                for p in group["params"]:
-                    p.grad.fill(0)
+        """Set every parameter's gradient to zero (lazily, see ``nn.Parameter``)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                p.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every trainable parameter, group by group."""
@@ -179,8 +171,10 @@ class Optimizer:
         trainable = 0
         for flat in flats:
             for p, d, g in flat.members:
-                if p.data is not d or p.grad is not g or not p.requires_grad:
+                if p.data is not d or p._grad is not g or not p.requires_grad:
                     return False
+                if p._zeroed:  # zeroed and not written since: make the flat buffer agree
+                    p.grad  # noqa: B018 - reading the property clears the array
             trainable += len(flat.members)
         if trainable != len(group["params"]):  # a frozen parameter may have been unfrozen
             return trainable == sum(1 for p in group["params"] if p.requires_grad)

@@ -362,3 +362,37 @@ def test_clip_grad_value():
     a.grad[...] = [-3.0, 0.5, 2.0]
     optim.clip_grad_value([a], 1.0)
     np.testing.assert_array_equal(a.grad, [-1.0, 0.5, 1.0])
+
+
+# ---------------------------------------------------------------------- lazy zeroing
+def test_lazy_zero_grad_reads_as_zero_and_backward_overwrites():
+    layer = nn.Linear(3, 2, rng=0, dtype=np.float64)
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    x = np.arange(6.0).reshape(2, 3)
+    g = np.ones((2, 2))
+    layer(x)
+    layer.backward(g)
+    opt.step()
+    opt.zero_grad()
+    assert np.all(layer.weight.grad == 0)  # reading shows the logical value
+    layer(x)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, x.T @ g)  # written, not added to stale
+    layer(x)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, 2 * x.T @ g)  # then accumulated
+
+
+def test_unused_parameter_after_zero_grad_does_not_move():
+    used, unused = nn.Linear(2, 2, rng=0), nn.Linear(2, 2, rng=1)
+    params = list(used.parameters()) + list(unused.parameters())
+    opt = optim.SGD(params, lr=0.1)
+    for p in params:
+        p.grad[...] = 1.0
+    opt.step()
+    before = unused.weight.data.copy()
+    opt.zero_grad()  # lazily: nobody reads or writes unused's gradient afterwards
+    used(np.ones((1, 2), np.float32))
+    used.backward(np.ones((1, 2), np.float32))
+    opt.step()
+    np.testing.assert_array_equal(unused.weight.data, before)

@@ -67,11 +67,20 @@ class Linear(Layer):
             grad_y = check_grad(self, grad_y, out_shape, W.dtype)
         G = grad_y.reshape(-1, self.out_features)
         if self.weight.requires_grad:
-            # dW = X^T G
-            self.weight.grad += x.reshape(-1, self.in_features).T @ G
+            # dW += X^T G  (written directly when the gradient was just zeroed)
+            dW, overwrite = self.weight.grad_buffer()
+            X = x.reshape(-1, self.in_features)
+            if overwrite:
+                np.matmul(X.T, G, out=dW)
+            else:
+                dW += X.T @ G
         if self.bias is not None and self.bias.requires_grad:
-            # db = sum over rows of G
-            self.bias.grad += G.sum(axis=0)
+            # db += sum over rows of G
+            db, overwrite = self.bias.grad_buffer()
+            if overwrite:
+                np.sum(G, axis=0, out=db)
+            else:
+                db += G.sum(axis=0)
         if not self.input_grad:
             return None
         # dx = G W^T
