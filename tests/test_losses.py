@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import arrays, class_targets, probability_targets, shapes
 
@@ -433,6 +433,15 @@ def test_cross_entropy_probability_targets_match_torch(reduction, label_smoothin
     ours = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=label_smoothing)
     _compare(ours, x, t, lambda tx: torch.nn.functional.cross_entropy(
         tx, torch.from_numpy(t), reduction=reduction, label_smoothing=label_smoothing))
+    # (N, T, C) probabilities: mean over the N*T positions; ignore_index does not apply to
+    # probability targets (torch refuses the combination; ours ignores the argument)
+    x3 = rng.standard_normal((2, 3, 4)) * 3
+    t3 = rng.dirichlet(np.ones(4), size=(2, 3))
+    ours = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=label_smoothing,
+                               ignore_index=1)
+    _compare(ours, x3, t3, lambda tx: torch.nn.functional.cross_entropy(
+        tx.permute(0, 2, 1), torch.from_numpy(t3).permute(0, 2, 1), reduction=reduction,
+        label_smoothing=label_smoothing))
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -474,3 +483,43 @@ def test_hinge_multiclass_is_torch_multimargin_times_C(reduction, margin):
     _compare(nn.HingeLoss(reduction=reduction, margin=margin), x, t,
              lambda tx: torch.nn.functional.multi_margin_loss(
                  tx, torch.from_numpy(t), margin=margin, reduction=reduction), scale=5.0)
+
+
+@given(data=st.data())
+def test_cross_entropy_matches_torch_property(data):
+    torch = _torch()
+    lead = data.draw(shapes(min_dims=1, max_dims=2, max_side=4), label="lead")
+    C = data.draw(st.integers(1, 5), label="C")
+    x = data.draw(arrays(tuple(lead) + (C,), lo=-20, hi=20), label="logits")
+    ignore = data.draw(st.sampled_from([None, -100, 0]), label="ignore_index")
+    smoothing = data.draw(st.sampled_from([0.0, 0.05, 0.5]), label="label_smoothing")
+    reduction = data.draw(st.sampled_from(REDUCTIONS), label="reduction")
+    t = data.draw(class_targets(tuple(lead), C, ignore), label="target")
+    # every position ignored: torch gives NaN for "mean", we give 0.0 (tested above)
+    assume(not (reduction == "mean" and ignore is not None and np.all(t == ignore)))
+    ours = nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing,
+                               ignore_index=ignore)
+    tt = torch.from_numpy(t)
+
+    def theirs(tx):
+        if tx.dim() == 3:
+            tx = tx.permute(0, 2, 1)
+        return torch.nn.functional.cross_entropy(
+            tx, tt, reduction=reduction, label_smoothing=smoothing,
+            ignore_index=-100 if ignore is None else ignore)
+
+    _compare(ours, x, t, theirs, rtol=1e-10)
+
+
+@given(data=st.data())
+def test_bce_with_logits_matches_torch_property(data):
+    torch = _torch()
+    shape = data.draw(shapes(min_dims=1, max_dims=3), label="shape")
+    x = data.draw(arrays(shape, lo=-40, hi=40), label="logits")
+    t = data.draw(arrays(shape, lo=0.0, hi=1.0), label="target")
+    pw = data.draw(st.none() | arrays((shape[-1],), lo=0.1, hi=5.0), label="pos_weight")
+    reduction = data.draw(st.sampled_from(REDUCTIONS), label="reduction")
+    ours = nn.BCEWithLogitsLoss(reduction=reduction, pos_weight=pw)
+    _compare(ours, x, t, lambda tx: torch.nn.functional.binary_cross_entropy_with_logits(
+        tx, torch.from_numpy(t), reduction=reduction,
+        pos_weight=None if pw is None else torch.from_numpy(pw)), rtol=1e-10)
