@@ -2,7 +2,8 @@
 
 All are overflow-free for inputs of any magnitude (logits of 1e4 included) and do not
 trip ``np.errstate(all="raise")``: the only floating-point event they allow is the benign
-underflow of ``exp`` of a very negative number to 0, which is silenced locally.
+underflow of a tiny result to 0 (``exp`` of a very negative number, a probability
+divided by its row sum), which is silenced locally.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     e = x - x.max(axis=axis, keepdims=True)
     with np.errstate(under="ignore"):
         np.exp(e, out=e)
-    e /= e.sum(axis=axis, keepdims=True)
+        e /= e.sum(axis=axis, keepdims=True)
     return e
 
 

@@ -19,14 +19,17 @@ class Parameter:
     requires_grad : bool
         ``False`` freezes the parameter: layers skip its gradient and optimizers skip it.
 
-    Lazy zeroing
-    ------------
-    ``zero_grad()`` only marks the gradient as zero; the array is cleared the next time
-    ``grad`` is read. A layer that is about to write a whole gradient asks
-    :meth:`grad_buffer` and, when told the gradient is zero, writes its contribution
-    straight into the array (``np.matmul(..., out=)``) instead of adding it: that saves a
-    pass over the gradient and the zero fill, about 10% of a small MLP's training step.
-    Reading ``p.grad`` always shows the logical value.
+    Zeroing and the overwrite flag
+    ------------------------------
+    ``zero_grad()`` fills the array with zeros (so any reference to it sees zeros) and
+    also raises a flag saying "nothing has been added since". A layer about to write a
+    whole gradient asks :meth:`grad_buffer`; while the flag is up it may *write* its
+    contribution straight into the array (``np.matmul(..., out=)``) instead of computing
+    it into a temporary and adding it, which saves an allocation and a pass over the
+    gradient. Reading ``p.grad`` lowers the flag (the reader may add into the array).
+    One limit: a layer that keeps its own reference to the array from an earlier read
+    and adds through it, in the same step as a library layer sharing that Parameter,
+    must read ``p.grad`` again in its ``backward`` so the flag is lowered.
     """
 
     __slots__ = ("data", "_grad", "_zeroed", "requires_grad", "__weakref__")
@@ -37,14 +40,12 @@ class Parameter:
             raise TypeError(f"Parameter: data must be a floating array, got dtype {arr.dtype}")
         self.data: np.ndarray = arr
         self._grad: np.ndarray = np.zeros_like(arr)
-        self._zeroed = False  # True: the gradient is logically zero, the array not yet cleared
+        self._zeroed = False  # True: zeroed and nothing added since (grad_buffer may overwrite)
         self.requires_grad: bool = bool(requires_grad)
 
     @property
     def grad(self) -> np.ndarray:
-        if self._zeroed:
-            self._grad.fill(0)
-            self._zeroed = False
+        self._zeroed = False  # the reader may add into the array
         return self._grad
 
     @grad.setter
@@ -55,9 +56,9 @@ class Parameter:
     def grad_buffer(self) -> tuple[np.ndarray, bool]:
         """``(gradient array, overwrite)`` for a layer about to add a full-size contribution.
 
-        ``overwrite`` True means the gradient is logically zero: write the contribution into
-        the array (e.g. ``np.matmul(a, b, out=array)``) instead of adding it. The caller
-        must write every element in that case.
+        ``overwrite`` True means the gradient is zero and nothing was added since: write the
+        contribution into the array (e.g. ``np.matmul(a, b, out=array)``) instead of adding
+        it. The caller must then write every element.
         """
         if self._zeroed:
             self._zeroed = False
@@ -77,7 +78,8 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        """Set the gradient to zero (lazily: see the class docstring)."""
+        """Fill the gradient with zeros and raise the overwrite flag (see the class docstring)."""
+        self._grad.fill(0)
         self._zeroed = True
 
     def astype(self, dtype) -> Parameter:
@@ -87,7 +89,7 @@ class Parameter:
             raise TypeError(f"Parameter.astype: expected a floating dtype, got {dt}")
         if dt != self.data.dtype:
             self.data = self.data.astype(dt)
-            self.grad = self.grad.astype(dt)  # the getter applies a pending zeroing first
+            self.grad = self._grad.astype(dt)
         return self
 
     def __repr__(self) -> str:

@@ -146,10 +146,21 @@ class Optimizer:
 
     # ------------------------------------------------------------------ the contract
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero (lazily, see ``nn.Parameter``)."""
-        for group in self.param_groups:
+        """Set every parameter's gradient to zero (see ``nn.Parameter.zero_grad``).
+
+        A packed partition is cleared with one ``fill`` of its flat gradient buffer.
+        """
+        for group, flats in zip(self.param_groups, self._flats):
+            packed = set()
+            for flat in flats or ():
+                if all(p._grad is g for p, _, g in flat.members):
+                    flat.grad.fill(0)
+                    for p, _, _ in flat.members:
+                        p._zeroed = True
+                        packed.add(id(p))
             for p in group["params"]:
-                p.zero_grad()
+                if id(p) not in packed:
+                    p.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every trainable parameter, group by group."""
@@ -173,8 +184,6 @@ class Optimizer:
             for p, d, g in flat.members:
                 if p.data is not d or p._grad is not g or not p.requires_grad:
                     return False
-                if p._zeroed:  # zeroed and not written since: make the flat buffer agree
-                    p.grad  # noqa: B018 - reading the property clears the array
             trainable += len(flat.members)
         if trainable != len(group["params"]):  # a frozen parameter may have been unfrozen
             return trainable == sum(1 for p in group["params"] if p.requires_grad)

@@ -502,13 +502,7 @@ def test_he_init_of_a_linear_layer_has_the_he_variance():
     assert layer.weight.data.var() == pytest.approx(2 / 900, rel=0.05)
 
 
-# ---------------------------------------------------------------------- known bugs (xfail)
-_LAZY_ZERO_BUG = ("BUG: Parameter.zero_grad is lazy (nn/parameter.py: it only sets _zeroed; the "
-                  "array is cleared on the next read of p.grad), so a reference to the gradient "
-                  "array taken before zero_grad sees stale values, and a contribution added "
-                  "through it is wiped when p.grad is next read")
-
-
+# ---------------------------------------------------------------------- zeroing through references
 class KeepsItsGradBuffer(nn.Layer):
     """y = x * w; backward accumulates into a reference to w.grad kept since __init__
     ("write into buffers the layer owns")."""
@@ -528,7 +522,6 @@ class KeepsItsGradBuffer(nn.Layer):
         return g * self.w.data
 
 
-@pytest.mark.xfail(strict=True, reason=_LAZY_ZERO_BUG)
 def test_zero_grad_is_visible_through_a_reference_taken_before():
     model = mlp(dtype=F64)
     model(np.ones((2, 4)))
@@ -539,7 +532,6 @@ def test_zero_grad_is_visible_through_a_reference_taken_before():
         np.testing.assert_array_equal(g, 0)
 
 
-@pytest.mark.xfail(strict=True, reason=_LAZY_ZERO_BUG)
 def test_a_layer_accumulating_into_its_own_grad_buffer_survives_zero_grad():
     layer = KeepsItsGradBuffer()
     x = np.arange(6.0).reshape(2, 3)
@@ -549,4 +541,4 @@ def test_a_layer_accumulating_into_its_own_grad_buffer_survives_zero_grad():
     layer.zero_grad()
     layer(x)
     layer.backward(np.ones((2, 3)))
-    np.testing.assert_array_equal(layer.w.grad, [3, 5, 7])  # observed: [0, 0, 0]
+    np.testing.assert_array_equal(layer.w.grad, [3, 5, 7])

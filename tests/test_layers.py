@@ -610,15 +610,9 @@ def test_activations_match_torch(name):
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-12, atol=1e-15)
 
 
-# ---------------------------------------------------------------------- known bugs (xfail)
-_UNDERFLOW_BUG = ("BUG: an intermediate underflows outside the locally silenced exp() and trips "
-                  "np.errstate(all='raise') (nn/functional.py softmax: `e /= e.sum()`; "
-                  "LogSoftmax/GELU/Tanh _backward: `p * g.sum()`, `x * pdf`, `y * y`)")
-
-
-def _underflow_case(name, factory, x, bug=True):
-    marks = [pytest.mark.xfail(strict=True, raises=FloatingPointError, reason=_UNDERFLOW_BUG)]
-    return pytest.param(factory, x, id=name, marks=marks if bug else [])
+# ---------------------------------------------------------------------- underflow and 0-d input
+def _underflow_case(name, factory, x):
+    return pytest.param(factory, x, id=name)
 
 
 @pytest.mark.parametrize("factory,x", [
@@ -631,8 +625,8 @@ def _underflow_case(name, factory, x, bug=True):
     _underflow_case("GELU-f64", nn.GELU, np.array([-38.0, 1.0])),
     _underflow_case("Tanh-f32", nn.Tanh, np.array([1e-25, 1.0], F32)),
     _underflow_case("Tanh-f64", nn.Tanh, np.array([1e-200, 1.0])),
-    _underflow_case("Sigmoid-f32", nn.Sigmoid, np.array([-95.0, 1.0], F32), bug=False),
-    _underflow_case("Sigmoid-f64", nn.Sigmoid, np.array([-720.0, 1.0]), bug=False),
+    _underflow_case("Sigmoid-f32", nn.Sigmoid, np.array([-95.0, 1.0], F32)),
+    _underflow_case("Sigmoid-f64", nn.Sigmoid, np.array([-720.0, 1.0])),
 ])
 def test_tiny_values_underflow_quietly_to_the_right_limit(factory, x):
     """A confident float32 classifier easily has logits 95 apart: softmax must not raise."""
@@ -645,24 +639,18 @@ def test_tiny_values_underflow_quietly_to_the_right_limit(factory, x):
         ref = factory()
         y64 = ref(x.astype(F64))
         dx64 = ref.backward(g.astype(F64))
-    np.testing.assert_allclose(y, y64, rtol=1e-6, atol=1e-30)
-    np.testing.assert_allclose(dx, dx64, rtol=1e-6, atol=1e-30)
-
-
-_SCALAR_BUG = ("BUG: elementwise layers accept 0-d input (min_ndim = 0) but return a numpy "
-               "scalar, not an ndarray (np.maximum/expit/np.tanh/x*cdf/x*scale on 0-d arrays); "
-               "Residual then rejects it")
+        eps = np.finfo(x.dtype).eps  # softmax's dx is 0 here up to one rounding of 0.7
+        np.testing.assert_allclose(y, y64, rtol=1e-6, atol=1e-30)  # (isclose underflows)
+        np.testing.assert_allclose(dx, dx64, rtol=1e-6, atol=4 * eps)
 
 
 @pytest.mark.parametrize("factory", [
-    pytest.param(nn.ReLU, id="ReLU", marks=pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)),
+    pytest.param(nn.ReLU, id="ReLU"),
     pytest.param(nn.LeakyReLU, id="LeakyReLU"),
-    pytest.param(nn.Sigmoid, id="Sigmoid",
-                 marks=pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)),
-    pytest.param(nn.Tanh, id="Tanh", marks=pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)),
-    pytest.param(nn.GELU, id="GELU", marks=pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)),
-    pytest.param(lambda: nn.Dropout(0.5, rng=0), id="Dropout-train",
-                 marks=pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)),
+    pytest.param(nn.Sigmoid, id="Sigmoid"),
+    pytest.param(nn.Tanh, id="Tanh"),
+    pytest.param(nn.GELU, id="GELU"),
+    pytest.param(lambda: nn.Dropout(0.5, rng=0), id="Dropout-train"),
     pytest.param(lambda: nn.Dropout(0.5, rng=0).eval(), id="Dropout-eval"),
 ])
 def test_zero_dim_input_gives_ndarray_output_and_gradient(factory):
@@ -673,7 +661,6 @@ def test_zero_dim_input_gives_ndarray_output_and_gradient(factory):
     assert type(dx) is np.ndarray and dx.shape == ()
 
 
-@pytest.mark.xfail(strict=True, reason=_SCALAR_BUG)
 def test_residual_of_an_activation_on_a_zero_dim_input():
     np.testing.assert_array_equal(nn.Residual(nn.ReLU())(np.array(2.0)), 4.0)
 

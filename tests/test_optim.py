@@ -364,8 +364,8 @@ def test_clip_grad_value():
     np.testing.assert_array_equal(a.grad, [-1.0, 0.5, 1.0])
 
 
-# ---------------------------------------------------------------------- lazy zeroing
-def test_lazy_zero_grad_reads_as_zero_and_backward_overwrites():
+# ---------------------------------------------------------------------- zeroing and overwrite
+def test_zero_grad_reads_as_zero_and_backward_overwrites():
     layer = nn.Linear(3, 2, rng=0, dtype=np.float64)
     opt = optim.SGD(layer.parameters(), lr=0.1)
     x = np.arange(6.0).reshape(2, 3)
@@ -374,7 +374,7 @@ def test_lazy_zero_grad_reads_as_zero_and_backward_overwrites():
     layer.backward(g)
     opt.step()
     opt.zero_grad()
-    assert np.all(layer.weight.grad == 0)  # reading shows the logical value
+    assert np.all(layer.weight._grad == 0) and layer.weight._zeroed  # filled, flag up
     layer(x)
     layer.backward(g)
     np.testing.assert_allclose(layer.weight.grad, x.T @ g)  # written, not added to stale
@@ -391,8 +391,29 @@ def test_unused_parameter_after_zero_grad_does_not_move():
         p.grad[...] = 1.0
     opt.step()
     before = unused.weight.data.copy()
-    opt.zero_grad()  # lazily: nobody reads or writes unused's gradient afterwards
+    opt.zero_grad()  # nobody reads or writes unused's gradient afterwards
     used(np.ones((1, 2), np.float32))
     used.backward(np.ones((1, 2), np.float32))
     opt.step()
     np.testing.assert_array_equal(unused.weight.data, before)
+
+
+def test_optimizer_zero_grad_clears_packed_gradients_seen_through_references():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU(), nn.Linear(4, 2, rng=1))
+    opt = optim.Momentum(model.parameters(), lr=0.1)
+    x = np.ones((2, 3), np.float32)
+    before = model.state_dict()
+    model(x)
+    model.backward(np.ones((2, 2), np.float32))
+    opt.step()  # packs the parameters into flat buffers
+    fresh = model[0].weight.grad.copy()  # the same batch's gradient, from zero
+    refs = [p.grad for p in model.parameters()]
+    opt.zero_grad()
+    for g in refs:
+        assert np.all(g == 0)
+    refs[0] += 1.0  # a contribution through a kept reference, then a read lowers the flag
+    model[0].weight.grad  # noqa: B018
+    model.load_state_dict(before)
+    model(x)
+    model.backward(np.ones((2, 2), np.float32))
+    np.testing.assert_allclose(model[0].weight.grad, fresh + 1.0, rtol=1e-6)  # added to

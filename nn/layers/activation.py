@@ -2,6 +2,11 @@
 
 Each backward is the vector-Jacobian product g ↦ g·∂y/∂x, written in the code's symbols
 (g = grad_y). Derivations: docs/math/activations.md.
+
+Products of small numbers (y*y for a tiny tanh, x*phi(x) for a very negative x) may
+underflow to zero; that is the right limit, so those lines silence underflow locally and
+nothing trips ``np.errstate(all="raise")``. A 0-d input gives a 0-d ndarray back, never a
+NumPy scalar.
 """
 
 from __future__ import annotations
@@ -29,13 +34,14 @@ class Activation(Layer):
             self._bad_input(x)
         y, cache = self._forward(x)
         self._cache = (cache, x.shape, x.dtype)
-        return y
+        return y if x.ndim else np.asarray(y)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         cache, shape, dtype = self._saved()
         if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dtype:
             grad_y = check_grad(self, grad_y, shape, dtype)
-        return self._backward(grad_y, cache)
+        dx = self._backward(grad_y, cache)
+        return dx if grad_y.ndim else np.asarray(dx)
 
     def _bad_input(self, x):
         if not isinstance(x, np.ndarray):
@@ -93,7 +99,8 @@ class Sigmoid(Activation):
 
     def _backward(self, g, y):
         # dx = g y (1 - y)
-        return g * y * (1 - y)
+        with np.errstate(under="ignore"):
+            return g * y * (1 - y)
 
 
 class Tanh(Activation):
@@ -105,7 +112,8 @@ class Tanh(Activation):
 
     def _backward(self, g, y):
         # dx = g (1 - y^2)
-        return g * (1 - y * y)
+        with np.errstate(under="ignore"):
+            return g * (1 - y * y)
 
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
@@ -119,18 +127,19 @@ class GELU(Activation):
     """
 
     def _forward(self, x):
-        cdf = special.erf(x * _INV_SQRT2)
-        cdf += 1
-        cdf *= 0.5
-        return x * cdf, (x, cdf)
+        with np.errstate(under="ignore"):
+            cdf = special.erf(x * _INV_SQRT2)
+            cdf += 1
+            cdf *= 0.5
+            return x * cdf, (x, cdf)
 
     def _backward(self, g, cache):
         x, cdf = cache
+        # dx = g (Phi + x phi)
         with np.errstate(under="ignore"):
             pdf = np.exp(-0.5 * x * x)
-        pdf *= _INV_SQRT_2PI
-        # dx = g (Phi + x phi)
-        return g * (cdf + x * pdf)
+            pdf *= _INV_SQRT_2PI
+            return g * (cdf + x * pdf)
 
 
 class _AxisActivation(Activation):
@@ -164,7 +173,8 @@ class Softmax(_AxisActivation):
 
     def _backward(self, g, y):
         # dx = y (g - <g, y>)
-        return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+        with np.errstate(under="ignore"):
+            return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
 
 
 class LogSoftmax(_AxisActivation):
@@ -180,7 +190,7 @@ class LogSoftmax(_AxisActivation):
         return y, y
 
     def _backward(self, g, y):
+        # dx = g - p * sum(g), p = exp(y)
         with np.errstate(under="ignore"):
             p = np.exp(y)
-        # dx = g - p * sum(g)
-        return g - p * g.sum(axis=self.axis, keepdims=True)
+            return g - p * g.sum(axis=self.axis, keepdims=True)

@@ -37,7 +37,7 @@ class Dropout(Layer):
         keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
         scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
         self._cache = (scale, x.shape, x.dtype)
-        return x * scale
+        return np.asarray(x * scale)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         scale, shape, dtype = self._saved()
@@ -45,7 +45,7 @@ class Dropout(Layer):
         if scale is None:
             return grad_y.copy()
         # dx = g * s
-        return grad_y * scale
+        return np.asarray(grad_y * scale)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
