@@ -84,7 +84,7 @@ def build_nn_model(seed: int = 0):
 # ----------------------------------------------------------------------------- case: nn
 class NNCase:
     name = "nn"
-    input_grad = True   # False: model.set_input_grad(False), as nn.fit does (no dL/dx for layer 1)
+    input_grad = False  # model.set_input_grad(False), as nn.fit does (no dL/dx for layer 1)
 
     def __init__(self, weights: list[np.ndarray]):
         self.model = build_nn_model()
@@ -391,10 +391,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--block", type=float, default=None,
                    help="seconds per timed block (default 0.1; 0.02 with --quick)")
     p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    p.add_argument("--nn-no-input-grad", action="store_true",
-                   help="call model.set_input_grad(False) on the nn model (what nn.fit does): "
-                        "skips the unused input gradient of the first Linear, which the floor "
-                        "and torch never compute")
+    p.add_argument("--nn-input-grad", action="store_true",
+                   help="let the nn model also compute the first Linear's input gradient, "
+                        "which nobody uses and which the floor and torch never compute "
+                        "(by default the nn model has set_input_grad(False), as nn.fit does)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     try:
@@ -418,7 +418,7 @@ def main(argv=None, out=print) -> int:
     """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math."""
     args = parse_args(argv)
     with_torch = not args.no_torch and torch_available()
-    NNCase.input_grad = not args.nn_no_input_grad
+    NNCase.input_grad = args.nn_input_grad
     out(f"MLP {'-'.join(map(str, SIZES))} float32, ReLU, softmax CE (mean), "
         f"SGD lr={LR} momentum={MOMENTUM}")
     load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
@@ -428,10 +428,9 @@ def main(argv=None, out=print) -> int:
         out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     else:
         out("torch: not available (or --no-torch): column skipped")
-    out("nn: model.set_input_grad(False) (no input gradient for the first layer)"
-        if args.nn_no_input_grad else
-        "nn: default model (its backward also returns dL/dx for the first layer; see "
-        "--nn-no-input-grad)")
+    out("nn: --nn-input-grad: the first layer also computes its unused input gradient"
+        if args.nn_input_grad else
+        "nn: model.set_input_grad(False), as nn.fit does (no unused input gradient)")
     ok = check_same_math(initial_weights(args.seed), make_batches(args.batch_sizes[0], args.seed),
                          with_torch, out=out)
     out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "

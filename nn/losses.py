@@ -50,10 +50,15 @@ class Loss:
         factor = dtype.type(scale * float(grad))
         # tiny probabilities times 1/N may underflow to subnormals or 0: benign, so silenced
         with np.errstate(under="ignore"):
-            g = self._grad(cache)
-            if factor != 1:
-                g *= factor
+            g = self._scaled_grad(cache, factor)
         return g.reshape(shape)
+
+    def _scaled_grad(self, cache, factor):
+        """``factor * d(total)/d(input)``; a loss may override it to fold the factor in."""
+        g = self._grad(cache)
+        if factor != 1:
+            g *= factor
+        return g
 
     # ------------------------------------------------------------------ checks
     def _check_input(self, x) -> None:
@@ -114,7 +119,8 @@ class CrossEntropyLoss(Loss):
 
     ``ignore_index``: positions whose index target equals it contribute nothing to the
     loss or the gradient, and "mean" divides by the number of the other positions (0.0
-    when every position is ignored; PyTorch gives NaN there).
+    when every position is ignored; PyTorch gives NaN there). As in PyTorch, it applies
+    to class-index targets only; with probability targets every position counts.
     """
 
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0,
@@ -133,7 +139,13 @@ class CrossEntropyLoss(Loss):
             raise ValueError(f"{name}: expected logits of shape (N, C) or (N, T, C), got {x.shape}")
         C = x.shape[-1]
         t = np.asarray(target)
-        logp = F.log_softmax(x.reshape(-1, C), axis=-1)
+        x2 = x.reshape(-1, C)
+        # z = x - max(x);  e = exp(z);  s = sum(e);  log p = z - log s  (never log 0)
+        z = x2 - x2.max(axis=-1, keepdims=True)
+        with np.errstate(under="ignore"):
+            e = np.exp(z)
+        s = F.sum_last(e)
+        log_s = np.log(s)
         eps = self.label_smoothing
         if t.dtype.kind in "iu":
             if t.shape != x.shape[:-1]:
@@ -148,24 +160,26 @@ class CrossEntropyLoss(Loss):
             rows = np.arange(idx.size)
             # an index >= C makes the fancy indexing raise; a negative one must be caught here
             try:
-                per_row = -logp[rows, idx] if idx.min() >= 0 else None
+                z_y = z[rows, idx] if idx.min() >= 0 else None
             except IndexError:
-                per_row = None
-            if per_row is None:
+                z_y = None
+            if z_y is None:
                 bad = idx[(idx < 0) | (idx >= C)][0]
                 raise ValueError(
                     f"{name}: target class index {bad} is out of range for {C} classes "
                     f"(logits shape {x.shape}, target shape {t.shape})"
                 )
+            per_row = log_s - z_y  # -log p_y
             if eps:
+                # -sum_c t_c log p_c with t = (1 - eps) onehot + eps / C
                 per_row *= 1.0 - eps
-                per_row -= (eps / C) * logp.sum(axis=-1)
+                per_row += (eps / C) * (C * log_s - z.sum(axis=-1))
             if valid is not None:
                 per_row *= valid
                 count = int(valid.sum())
             else:
                 count = idx.size
-            return per_row.sum(dtype=np.float64), count, (logp, idx, valid, None)
+            return per_row.sum(dtype=np.float64), count, (e, s, rows, idx, valid, None)
         if t.dtype.kind == "f":
             if t.shape != x.shape:
                 raise ValueError(
@@ -175,22 +189,27 @@ class CrossEntropyLoss(Loss):
             probs = self._float_target(x, t, "probability target").reshape(-1, C)
             if eps:
                 probs = probs * (1.0 - eps) + eps / C
-            total = -np.sum(probs * logp, dtype=np.float64)
-            return total, probs.shape[0], (logp, None, None, probs)
+            z -= log_s[:, None]  # log p
+            total = -np.sum(probs * z, dtype=np.float64)
+            return total, probs.shape[0], (e, s, None, None, None, probs)
         raise TypeError(f"{name}: target must be integer class indices or float probabilities, "
                         f"got dtype {t.dtype}")
 
-    def _grad(self, cache):
-        logp, idx, valid, probs = cache
-        p = np.exp(logp)
+    def _scaled_grad(self, cache, factor):
+        e, s, rows, idx, valid, probs = cache
+        # p = softmax(x) * factor, one pass (a new array: backward may be called again)
+        s = factor / s
+        p = e * s[:, None]
         if probs is not None:
             # dL/dx = p * sum(t) - t
-            return p * probs.sum(axis=-1, keepdims=True) - probs
+            p *= probs.sum(axis=-1, keepdims=True)
+            p -= factor * probs
+            return p
         eps = self.label_smoothing
         # dL/dx = p - t, with t = (1 - eps) onehot + eps / C
-        p[np.arange(idx.size), idx] -= 1.0 - eps
+        p[rows, idx] -= factor * (1.0 - eps)
         if eps:
-            p -= eps / p.shape[-1]
+            p -= factor * eps / p.shape[-1]
         if valid is not None:
             p *= valid[:, None]
         return p

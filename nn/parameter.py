@@ -19,20 +19,27 @@ class Parameter:
     requires_grad : bool
         ``False`` freezes the parameter: layers skip its gradient and optimizers skip it.
 
-    Zeroing and the overwrite flag
-    ------------------------------
-    ``zero_grad()`` fills the array with zeros (so any reference to it sees zeros) and
-    also raises a flag saying "nothing has been added since". A layer about to write a
-    whole gradient asks :meth:`grad_buffer`; while the flag is up it may *write* its
-    contribution straight into the array (``np.matmul(..., out=)``) instead of computing
-    it into a temporary and adding it, which saves an allocation and a pass over the
-    gradient. Reading ``p.grad`` lowers the flag (the reader may add into the array).
-    One limit: a layer that keeps its own reference to the array from an earlier read
-    and adds through it, in the same step as a library layer sharing that Parameter,
-    must read ``p.grad`` again in its ``backward`` so the flag is lowered.
+    Zeroing without wasted passes
+    -----------------------------
+    ``zero_grad()`` makes the gradient zero; every reader of ``p.grad`` and every holder
+    of a reference to the array sees zeros. Two internal shortcuts keep a training step
+    from paying for passes nobody needs, without changing what anyone can observe:
+
+    * *Overwrite.* After ``zero_grad()`` and before anything is added, a layer about to
+      write a whole gradient asks :meth:`grad_buffer`; told ``overwrite=True``, it writes
+      its contribution into the array (``np.matmul(X.T, G, out=dW)``) instead of
+      computing a temporary and adding it.
+    * *Deferred fill.* While the array has never been handed out (nobody read ``p.grad``
+      or assigned it), nobody can hold a reference to it, so ``zero_grad()`` only marks
+      it and the fill happens at the next read, or never, when a layer overwrites it.
+      Once ``p.grad`` has been read, ``zero_grad()`` fills the array at once.
+
+    Library code that reads a gradient without keeping it (optimizers, clipping) uses
+    :meth:`grad_view`, which applies a pending fill but does not count as handing out.
     """
 
-    __slots__ = ("data", "_grad", "_zeroed", "requires_grad", "__weakref__")
+    __slots__ = ("data", "_grad", "_zeroed", "_stale", "_exposed", "requires_grad",
+                 "__weakref__")
 
     def __init__(self, data, requires_grad: bool = True):
         arr = np.array(data, copy=True)
@@ -40,28 +47,43 @@ class Parameter:
             raise TypeError(f"Parameter: data must be a floating array, got dtype {arr.dtype}")
         self.data: np.ndarray = arr
         self._grad: np.ndarray = np.zeros_like(arr)
-        self._zeroed = False  # True: zeroed and nothing added since (grad_buffer may overwrite)
+        self._zeroed = False   # zero, and nothing added since: grad_buffer may overwrite
+        self._stale = False    # zeroed but not yet filled (only while never handed out)
+        self._exposed = False  # the array was handed out: zero_grad must fill at once
         self.requires_grad: bool = bool(requires_grad)
 
     @property
     def grad(self) -> np.ndarray:
-        self._zeroed = False  # the reader may add into the array
+        """The gradient array. Reading it hands it out: the reader may keep it and add to it."""
+        if self._stale:
+            self._grad.fill(0)
+            self._stale = False
+        self._zeroed = False
+        self._exposed = True
         return self._grad
 
     @grad.setter
     def grad(self, value: np.ndarray) -> None:
         self._grad = value
-        self._zeroed = False
+        self._zeroed = self._stale = False
+        self._exposed = True
+
+    def grad_view(self) -> np.ndarray:
+        """The gradient's current value for a reader that does not keep the array."""
+        if self._stale:
+            self._grad.fill(0)
+            self._stale = False
+        return self._grad
 
     def grad_buffer(self) -> tuple[np.ndarray, bool]:
         """``(gradient array, overwrite)`` for a layer about to add a full-size contribution.
 
         ``overwrite`` True means the gradient is zero and nothing was added since: write the
         contribution into the array (e.g. ``np.matmul(a, b, out=array)``) instead of adding
-        it. The caller must then write every element.
+        it. The caller must then write every element, and must not keep the array.
         """
         if self._zeroed:
-            self._zeroed = False
+            self._zeroed = self._stale = False
             return self._grad, True
         return self._grad, False
 
@@ -78,8 +100,11 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        """Fill the gradient with zeros and raise the overwrite flag (see the class docstring)."""
-        self._grad.fill(0)
+        """Make the gradient zero (see the class docstring for when the fill happens)."""
+        if self._exposed:
+            self._grad.fill(0)
+        else:
+            self._stale = True
         self._zeroed = True
 
     def astype(self, dtype) -> Parameter:
@@ -88,8 +113,10 @@ class Parameter:
         if dt.kind != "f":
             raise TypeError(f"Parameter.astype: expected a floating dtype, got {dt}")
         if dt != self.data.dtype:
+            exposed = self._exposed
             self.data = self.data.astype(dt)
-            self.grad = self._grad.astype(dt)
+            self.grad = self.grad_view().astype(dt)
+            self._exposed = exposed
         return self
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ def clip_grad_norm(params, max_norm: float, eps: float = 1e-6) -> float:
     """
     if not math.isfinite(max_norm) or max_norm < 0:
         raise ValueError(f"clip_grad_norm: max_norm must be finite and >= 0, got {max_norm!r}")
-    grads = [p.grad for p in params_list(params) if p.requires_grad]
+    grads = [p.grad_view() for p in params_list(params) if p.requires_grad]
     total = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads))
     coef = max_norm / (total + eps)
     if coef < 1:
@@ -32,4 +32,5 @@ def clip_grad_value(params, clip_value: float) -> None:
         raise ValueError(f"clip_grad_value: clip_value must be finite and >= 0, got {clip_value!r}")
     for p in params_list(params):
         if p.requires_grad:
-            np.clip(p.grad, -clip_value, clip_value, out=p.grad)
+            g = p.grad_view()
+            np.clip(g, -clip_value, clip_value, out=g)

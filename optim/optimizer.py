@@ -65,8 +65,8 @@ class _Flat:
             d = self.data[lo:hi].reshape(p.shape)
             g = self.grad[lo:hi].reshape(p.shape)
             d[...] = p.data
-            g[...] = p.grad
-            p.data, p.grad = d, g
+            g[...] = p.grad_view()
+            p.data, p._grad = d, g  # (flags kept: re-binding is not handing the array out)
             self.data_views.append(d)
             self.grad_views.append(g)
             self.members.append((p, d, g))
@@ -148,15 +148,19 @@ class Optimizer:
     def zero_grad(self) -> None:
         """Set every parameter's gradient to zero (see ``nn.Parameter.zero_grad``).
 
-        A packed partition is cleared with one ``fill`` of its flat gradient buffer.
+        A packed partition whose arrays were handed out is cleared with one ``fill`` of its
+        flat gradient buffer; otherwise the fill is deferred (``step`` applies what is left).
         """
         for group, flats in zip(self.param_groups, self._flats):
             packed = set()
             for flat in flats or ():
-                if all(p._grad is g for p, _, g in flat.members):
-                    flat.grad.fill(0)
-                    for p, _, _ in flat.members:
-                        p._zeroed = True
+                members = flat.members
+                if all(p._grad is g for p, _, g in members):
+                    exposed = any(p._exposed for p, _, _ in members)
+                    if exposed:
+                        flat.grad.fill(0)
+                    for p, _, _ in members:
+                        p._zeroed, p._stale = True, not exposed
                         packed.add(id(p))
             for p in group["params"]:
                 if id(p) not in packed:
@@ -184,6 +188,8 @@ class Optimizer:
             for p, d, g in flat.members:
                 if p.data is not d or p._grad is not g or not p.requires_grad:
                     return False
+                if p._stale:  # zeroed, never filled and nothing written since: fill now
+                    p.grad_view()
             trainable += len(flat.members)
         if trainable != len(group["params"]):  # a frozen parameter may have been unfrozen
             return trainable == sum(1 for p in group["params"] if p.requires_grad)

@@ -542,3 +542,24 @@ def test_a_layer_accumulating_into_its_own_grad_buffer_survives_zero_grad():
     layer(x)
     layer.backward(np.ones((2, 3)))
     np.testing.assert_array_equal(layer.w.grad, [3, 5, 7])
+
+
+def test_deferred_fill_is_invisible():
+    """A gradient never handed out is filled only when read; every reader sees zeros."""
+    layer = nn.Linear(3, 2, rng=0, dtype=F64)
+    layer(np.ones((2, 3)))
+    layer.backward(np.ones((2, 2)))  # written through grad_buffer: not handed out
+    w = layer.weight
+    assert not w._exposed and np.any(w.grad_view() != 0)
+    layer.zero_grad()
+    assert w._stale  # marked, not yet filled
+    np.testing.assert_array_equal(w.grad_view(), 0)
+    layer.zero_grad()
+    assert w.astype(np.float32).grad.dtype == np.float32
+    np.testing.assert_array_equal(w.grad, 0)
+    assert w._exposed  # read through .grad: from now on zero_grad fills at once
+    ref = w.grad
+    ref += 5.0
+    layer.zero_grad()
+    assert not w._stale
+    np.testing.assert_array_equal(ref, 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import functional as F
 from .._config import resolve_dtype
 from ..init import initialise
 from ..layer import Layer, check_grad, check_input
@@ -78,9 +79,9 @@ class Linear(Layer):
             # db += sum over rows of G
             db, overwrite = self.bias.grad_buffer()
             if overwrite:
-                np.sum(G, axis=0, out=db)
+                F.sum_axis0(G, out=db)
             else:
-                db += G.sum(axis=0)
+                db += F.sum_axis0(G)
         if not self.input_grad:
             return None
         # dx = G W^T
