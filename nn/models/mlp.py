@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._config import get_rng
-from .layer import Layer
-from .layers import GELU, Dropout, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .._config import get_rng
+from ..layer import Layer
+from ..layers import GELU, Dropout, LeakyReLU, Linear, ReLU, Sequential, Sigmoid, Tanh
 
 _ACTIVATIONS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "gelu": GELU,
                 "leaky_relu": LeakyReLU}
