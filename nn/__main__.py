@@ -71,6 +71,12 @@ def train(args: argparse.Namespace) -> dict:
         if positive and value is not None and value <= 0:
             raise SystemExit(f"python -m nn: --{key.replace('_', '-')} must be positive, "
                              f"got {value}")
+    if getattr(args, "plot", None):
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise SystemExit("python -m nn: --plot needs matplotlib: "
+                             "pip install 'nn-from-scratch[plot]'") from None
     return job.run(args)
 
 
