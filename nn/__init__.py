@@ -10,8 +10,12 @@ from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_g
 from .layer import Layer
 from .layers import (
     GELU,
+    BatchNorm1d,
+    BatchNorm2d,
     Dropout,
+    Embedding,
     Flatten,
+    LayerNorm,
     LeakyReLU,
     Linear,
     LogSoftmax,
@@ -47,3 +51,5 @@ __all__ = [
     "fit", "evaluate", "predict", "History", "Callback", "EarlyStopping",
     "LearningRateScheduler", "save", "load", "data", "datasets", "metrics", "models",
 ]
+__all__ += ["Embedding"]
+__all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
