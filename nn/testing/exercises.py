@@ -1,0 +1,126 @@
+"""The graded exercises of docs/exercises/: what each one checks, beyond the gradients.
+
+A skeleton file names its exercise with a module variable ``EXERCISE = "linear"``;
+``python -m nn check FILE:CLASS`` then takes the exercise's input shape, constructor
+arguments and extra checks from here (command-line options override them). Each extra
+check raises ``PropertyFailure`` with a message naming the tensor that is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import special
+
+from .properties import PropertyFailure, _close, _worst
+
+
+@dataclass
+class Exercise:
+    """One exercise: the kind of object graded and how."""
+
+    name: str
+    kind: str  # "layer", "loss" or "optimizer"
+    input_shape: tuple = ()
+    args: dict = field(default_factory=dict)
+    targets: str = "classes"
+    reference: str | None = None  # for optimizers: "optim.Adam"
+    extra_checks: tuple[Callable, ...] = ()
+    batch_independent: bool = False
+
+
+def _forward_equals(formula: Callable[[Callable, np.ndarray], np.ndarray], what: str):
+    def check(layer, x):
+        y = layer.forward(x)
+        expected = formula(layer, x)
+        if not _close(y, expected, 1e-10):
+            raise PropertyFailure(f"[forward] {type(layer).__name__}: the output y is not "
+                                  f"{what}: {_worst(y, expected)}")
+
+    check.__name__ = f"forward is {what}"
+    return check
+
+
+def _linear_formula(layer, x):
+    y = x @ layer.weight.data
+    return y + layer.bias.data if getattr(layer, "bias", None) is not None else y
+
+
+def _dropout_forward(layer, x):
+    """Inverted dropout: every output is 0 or x / (1 - p), about a fraction p are dropped,
+    and eval mode is the identity."""
+    name = type(layer).__name__
+    p = float(layer.p)
+    big = np.linspace(0.5, 1.5, 20000).reshape(200, 100)
+    y = layer.forward(big)
+    kept = y != 0
+    scaled = big / (1.0 - p)
+    if not np.allclose(y[kept], scaled[kept], rtol=1e-12, atol=0):
+        raise PropertyFailure(f"[forward] {name}: kept entries must be x / (1 - p) (inverted "
+                              f"dropout, p = {p}): {_worst(y[kept], scaled[kept])}")
+    dropped = 1.0 - kept.mean()
+    sigma = np.sqrt(p * (1 - p) / big.size)
+    if abs(dropped - p) > 6 * sigma + 1e-12:
+        raise PropertyFailure(f"[forward] {name}: dropped a fraction {dropped:.4f} of the "
+                              f"entries, expected p = {p} (p is the probability of dropping)")
+    layer.eval()
+    y_eval = layer.forward(x)
+    if not np.array_equal(y_eval, x):
+        raise PropertyFailure(f"[forward] {name}: in eval mode the output must equal the "
+                              f"input: {_worst(y_eval, x)}")
+    g = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
+    dx = layer.backward(g)
+    if not np.array_equal(dx, g):
+        raise PropertyFailure(f"[backward] {name}: in eval mode dx must equal grad_y: "
+                              f"{_worst(dx, g)}")
+    layer.train()
+
+
+def _cross_entropy_value(loss, x, target):
+    from ..losses import CrossEntropyLoss
+
+    got = loss.forward(x, target)
+    expected = CrossEntropyLoss()(x, target)
+    if not np.isclose(got, expected, rtol=1e-10, atol=1e-12):
+        raise PropertyFailure(f"[forward] {type(loss).__name__}: the loss is {got!r}, expected "
+                              f"the mean cross-entropy {expected!r}")
+    big = np.array([[1000.0, 0.0, -1000.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise", under="ignore"):
+        try:
+            value = loss.forward(big, np.array([2]))
+        except FloatingPointError as exc:
+            raise PropertyFailure(f"[forward] {type(loss).__name__}: logits of magnitude 1000 "
+                                  f"overflow ({exc}); subtract the row max first") from None
+    if not np.isfinite(value) or abs(value - 2000.0) > 1e-6:
+        raise PropertyFailure(f"[forward] {type(loss).__name__}: logits [1000, 0, -1000] with "
+                              f"target 2 must give 2000, got {value!r}")
+
+
+EXERCISES: dict[str, Exercise] = {
+    "linear": Exercise(
+        "linear", "layer", input_shape=(4, 3), args={"in_features": 3, "out_features": 2},
+        extra_checks=(_forward_equals(_linear_formula, "x @ weight + bias"),),
+        batch_independent=True),
+    "linear-square": Exercise(
+        "linear-square", "layer", input_shape=(4, 3), args={"in_features": 3, "out_features": 3},
+        extra_checks=(_forward_equals(_linear_formula, "x @ weight + bias"),),
+        batch_independent=True),
+    "sigmoid": Exercise(
+        "sigmoid", "layer", input_shape=(4, 5),
+        extra_checks=(_forward_equals(lambda layer, x: special.expit(x), "1 / (1 + exp(-x))"),),
+        batch_independent=True),
+    "tanh": Exercise(
+        "tanh", "layer", input_shape=(4, 5),
+        extra_checks=(_forward_equals(lambda layer, x: np.tanh(x), "tanh(x)"),),
+        batch_independent=True),
+    "softmax-cross-entropy": Exercise(
+        "softmax-cross-entropy", "loss", input_shape=(5, 4), targets="classes",
+        extra_checks=(_cross_entropy_value,)),
+    "dropout": Exercise(
+        "dropout", "layer", input_shape=(6, 5), args={"p": 0.3},
+        extra_checks=(_dropout_forward,), batch_independent=True),
+    "adam": Exercise("adam", "optimizer", reference="optim.Adam",
+                     args={"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}),
+}
