@@ -11,6 +11,7 @@ shape, arguments and extra checks (nn/testing/exercises.py); options override th
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import json
@@ -152,8 +153,8 @@ def run(ns: argparse.Namespace, out=print) -> int:
                 ref_name = ns.reference or (ex.reference if ex else f"optim.{name}")
                 reference = _resolve(ref_name)
                 kw = _opt_args(args)
-                factory = (lambda params: obj(params, **kw))
-                ref_factory = (lambda params: reference(params, **kw))
+                factory = functools.partial(obj, **kw)
+                ref_factory = functools.partial(reference, **kw)
                 properties.check_optimizer_case(factory, ref_factory, [(3, 2), (3, 2), (4,)],
                                                 seed=ns.seed)
                 out(f"fixed case: 4 steps on 3 parameters match {ref_name}: PASS")
