@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_float, axpy
+from .optimizer import Optimizer, _check_float, axpy, lerp
 
 
 class Adam(Optimizer):
@@ -62,12 +62,7 @@ class Adam(Optimizer):
                 flat.new_buffer("max_exp_avg_sq", np.zeros_like(p))
         v = flat.buffers["exp_avg_sq"]
         s = flat.tmp(1)
-        # m = lerp(m, g, 1 - β₁), in torch.lerp's two branches
-        w = 1.0 - beta1
-        if w < 0.5:
-            axpy(w, np.subtract(g, m, out=s), m, s)
-        else:
-            np.subtract(g, np.multiply(np.subtract(g, m, out=s), 1.0 - w, out=s), out=m)
+        lerp(m, g, 1.0 - beta1, s)                     # m = m + (1 - β₁)(g - m)
         # v = β₂ v + (1 - β₂) g g
         v *= beta2
         axpy(1.0 - beta2, np.multiply(g, g, out=s), v, s)

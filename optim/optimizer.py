@@ -45,6 +45,21 @@ def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> np.ndar
     return y
 
 
+def lerp(start: np.ndarray, end: np.ndarray, weight: float, scratch: np.ndarray) -> np.ndarray:
+    """``start += weight (end - start)`` in place, rounded as ``torch.lerp`` rounds it.
+
+    torch.lerp evaluates ``start + w (end - start)`` when w < 0.5 and
+    ``end - (end - start)(1 - w)`` otherwise; using the same branch keeps a trajectory
+    within an ulp or two of PyTorch's. Used for Adam's m and centered RMSprop's mean.
+    """
+    diff = np.subtract(end, start, out=scratch)
+    if weight < 0.5:
+        axpy(weight, diff, start, scratch)
+    else:
+        np.subtract(end, np.multiply(diff, 1.0 - weight, out=scratch), out=start)
+    return start
+
+
 class _Flat:
     """One contiguous partition: parameters of one dtype and one optimizer history."""
 
