@@ -153,12 +153,15 @@ class LearningRateScheduler(Callback):
     ``optim.lr_scheduler``; with ``monitor`` its ``step(logs[monitor])`` is called, for
     ReduceLROnPlateau), or a function ``schedule(epoch, lr) -> new_lr`` applied to every
     parameter group (``epoch`` counts finished epochs, from 1). The learning rate in force
-    during each epoch is logged as ``lr``.
+    during each epoch is logged as ``lr``. A schedule that needs a metric
+    (``ReduceLROnPlateau``) monitors ``"val_loss"`` unless ``monitor`` says otherwise.
     """
 
     def __init__(self, schedule, monitor: str | None = None):
         if not (hasattr(schedule, "step") or callable(schedule)):
             raise TypeError("LearningRateScheduler: schedule must have step() or be callable")
+        if monitor is None and getattr(schedule, "needs_metric", False):
+            monitor = "val_loss"
         self.schedule = schedule
         self.monitor = monitor
 
@@ -166,6 +169,9 @@ class LearningRateScheduler(Callback):
         logs["lr"] = float(self.optimizer.param_groups[0]["lr"])
         if hasattr(self.schedule, "step"):
             if self.monitor is not None:
+                if self.monitor not in logs:
+                    raise KeyError(f"LearningRateScheduler: monitored quantity {self.monitor!r}"
+                                   f" is not in the logs (available: {sorted(logs)})")
                 self.schedule.step(logs[self.monitor])
             else:
                 self.schedule.step()
