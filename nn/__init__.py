@@ -19,12 +19,16 @@ from .layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MultiHeadAttention,
+    PositionalEncoding,
     ReLU,
     Residual,
     Sequential,
     Sigmoid,
     Softmax,
     Tanh,
+    TransformerEncoder,
+    TransformerEncoderLayer,
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss, Loss, MSELoss
 from .parameter import Parameter
@@ -53,3 +57,5 @@ __all__ = [
 ]
 __all__ += ["Embedding"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ += ["MultiHeadAttention", "PositionalEncoding"]
+__all__ += ["TransformerEncoderLayer", "TransformerEncoder"]

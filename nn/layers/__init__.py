@@ -1,13 +1,17 @@
 """Layer families, one module each."""
 
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiHeadAttention, PositionalEncoding
 from .container import Residual, Sequential
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Flatten, Linear
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax",
            "LogSoftmax", "Dropout", "Sequential", "Residual"]
 __all__ += ["Embedding"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ += ["MultiHeadAttention", "PositionalEncoding"]
+__all__ += ["TransformerEncoderLayer", "TransformerEncoder"]

@@ -1,0 +1,328 @@
+"""Multi-head self-attention and sinusoidal positional encoding.
+
+MultiHeadAttention, for one head h (d = E / H columns of the projections)::
+
+    Q = x W_q + b_q,  K = x W_k + b_k,  V = x W_v + b_v          each (N, T, E), split into
+                                                                 H heads of width d
+    S = Q_h K_h^T / sqrt(d)      (T, T) scores, query i, key j   + mask: -inf at ignored keys
+    P = softmax_j(S)             attention weights, rows sum to 1 over the allowed keys
+    C_h = P V_h                  (T, d) context; heads concatenated back to (N, T, E)
+    y = C W_o + b_o
+
+Backward (the softmax VJP, per head, all heads at once in batched matmuls)::
+
+    dC = dy W_o^T                          (out_proj.backward)
+    dV_h = P^T dC_h
+    dP = dC_h V_h^T
+    dS_ij = P_ij (dP_ij - D_i),  D_i = sum_j P_ij dP_ij = dC_i . C_i
+    dQ_h = dS K_h / sqrt(d),   dK_h = dS^T Q_h / sqrt(d)
+    dx = dQ W_q^T + dK W_k^T + dV W_v^T    (q_proj, k_proj, v_proj .backward, summed)
+
+The derivation, in these symbols: docs/math/attention.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._config import get_rng
+from ..layer import Layer, check_grad, check_input
+from .dropout import Dropout
+from .linear import Linear, _check_positive
+
+
+class MultiHeadAttention(Layer):
+    """Multi-head scaled dot-product self-attention on batch-first sequences.
+
+    Shapes: x ``(N, T, E)`` -> y ``(N, T, E)`` with ``E = embed_dim``; ``H = num_heads``
+    heads of width ``d = E // H``. Sub-layers ``q_proj``, ``k_proj``, ``v_proj``,
+    ``out_proj``, each ``Linear(E, E)`` (weight ``(E, E)`` in our (in, out) layout, bias
+    ``(E,)``); their gradients have the same shapes. Heads are the consecutive column blocks
+    ``[h*d, (h+1)*d)`` of Q, K, V, as in PyTorch.
+
+    Forward::
+
+        S_ij = Q_i . K_j / sqrt(d)   (per head)
+        P = softmax over j of S (keys that are masked get -inf, hence exactly zero weight)
+        C = P V (heads concatenated),  y = C W_o + b_o
+
+    Backward: ``dS = P * (dP - D)`` with ``dP = dC V^T`` and ``D_i = dC_i . C_i`` (the row
+    sums of ``P * dP``, computed from the (T, d) context instead of the (T, T) weights),
+    then ``dQ = dS K / sqrt(d)``, ``dK = dS^T Q / sqrt(d)``, ``dV = P^T dC``; every head of
+    every example in one batched ``np.matmul`` on ``(N, H, T, ...)`` arrays.
+
+    ``forward`` caches the heads of Q (pre-scaled by 1/sqrt(d)), K and V, the attention
+    weights and the context; the last weights are readable as :attr:`attention_weights`.
+
+    Parameters
+    ----------
+    embed_dim, num_heads : int
+        ``num_heads`` must divide ``embed_dim`` (``ValueError`` otherwise).
+    bias : bool
+        Biases in the four projections (PyTorch's ``bias``).
+    causal : bool
+        Query i attends only to keys j <= i (a decoder's mask), so the output at t does not
+        depend on inputs after t.
+    dropout : float, keyword-only
+        Dropout on the attention weights in training mode (PyTorch's ``dropout``), default 0.
+    rng, dtype
+        Generator for the initialisation and the dropout masks; parameter dtype.
+
+    Masks
+    -----
+    ``forward(x, mask)`` takes an optional **key-padding mask**: a boolean array
+    ``(N, T)`` with **True = ignore this key** (padding), PyTorch's ``key_padding_mask``
+    convention. Masked keys get exactly zero attention weight, so their keys and values
+    get exactly zero gradient through the scores. A query whose every key is masked
+    (possible only with a padding mask that hides a whole sequence) attends to nothing:
+    its weights are all zero, its context is zero (its output is ``out_proj.bias``) and no
+    gradient flows through its scores. PyTorch returns NaN there; we return finite values.
+
+    Initialisation: the four projections are Xavier-uniform with zero bias (PyTorch uses
+    Xavier-uniform on its packed (3E, E) input projection and zero biases).
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, causal: bool = False,
+                 *, dropout: float = 0.0, rng=None, dtype=None):
+        super().__init__()
+        _check_positive("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads)
+        if embed_dim % num_heads:
+            raise ValueError(
+                f"MultiHeadAttention: num_heads={num_heads} does not divide "
+                f"embed_dim={embed_dim}; each head gets embed_dim // num_heads columns, so "
+                f"embed_dim must be a multiple of num_heads")
+        self.embed_dim = int(embed_dim)
+        self.num_heads = int(num_heads)
+        self.head_dim = self.embed_dim // self.num_heads
+        self.causal = bool(causal)
+        gen = get_rng(rng)
+        E = self.embed_dim
+        self.q_proj = Linear(E, E, bias, init="xavier", rng=gen, dtype=dtype)
+        self.k_proj = Linear(E, E, bias, init="xavier", rng=gen, dtype=dtype)
+        self.v_proj = Linear(E, E, bias, init="xavier", rng=gen, dtype=dtype)
+        self.out_proj = Linear(E, E, bias, init="xavier", rng=gen, dtype=dtype)
+        # attention-weight dropout: a plain Dropout's generator, used on (N, H, T, T)
+        self.attn_dropout = Dropout(dropout, rng=gen)
+        self.dropout = self.attn_dropout.p
+
+    # ------------------------------------------------------------------ helpers
+    def _check_mask(self, mask, N: int, T: int) -> np.ndarray | None:
+        if mask is None:
+            return None
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
+            raise TypeError(
+                f"{self._label()}: mask must be a boolean ndarray of shape (N, T) with True = "
+                f"ignore this key, got "
+                f"{type(mask).__name__ if not isinstance(mask, np.ndarray) else mask.dtype}")
+        if mask.shape != (N, T):
+            raise ValueError(f"{self._label()}: expected a key-padding mask of shape ({N}, {T}) "
+                             f"(batch, keys), got {mask.shape}")
+        return mask
+
+    @staticmethod
+    def _causal_bias(T: int, dtype: np.dtype) -> np.ndarray:
+        """(T, T) additive mask in the key-major layout [j, i]: -inf where key j > query i."""
+        key = (T, np.dtype(dtype).str)
+        bias = _CAUSAL.get(key)
+        if bias is None:
+            if len(_CAUSAL) > 32:
+                _CAUSAL.clear()
+            j = np.arange(T)
+            bias = np.where(j[:, None] > j[None, :], -np.inf, 0.0).astype(dtype)
+            bias.flags.writeable = False
+            _CAUSAL[key] = bias
+        return bias
+
+    def set_input_grad(self, flag: bool) -> bool:
+        """Forwarded to q_proj, k_proj and v_proj, which receive this layer's input."""
+        old = super().set_input_grad(flag)
+        for proj in (self.q_proj, self.k_proj, self.v_proj):
+            proj.set_input_grad(flag)
+        return old
+
+    @property
+    def attention_weights(self) -> np.ndarray | None:
+        """The last forward's attention weights ``(N, H, T_query, T_key)`` (before dropout)."""
+        if self._cache is None:
+            return None
+        return self._cache[3].transpose(0, 1, 3, 2)
+
+    # ------------------------------------------------------------------ forward / backward
+    # Layout note: the scores are stored transposed, St[n, h, j, i] = S[n, h, i, j], keys on
+    # axis 2 and queries on the last axis. Softmax then reduces over axis 2 (a max/sum
+    # across rows, which NumPy vectorises) instead of along a short last axis (measured
+    # 2-3x slower for T = 64). Every product below uses transposed views, which BLAS reads
+    # without copies.
+    def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        E, H, d = self.embed_dim, self.num_heads, self.head_dim
+        dt = self.q_proj.weight.data.dtype
+        if type(x) is not np.ndarray or x.ndim != 3 or x.shape[-1] != E or x.dtype != dt:
+            check_input(self, x, ndim=3, last_dim=E, dtype=dt, expected=f"(N, T, {E})")
+        N, T, _ = x.shape
+        mask = self._check_mask(mask, N, T)
+        x2 = x.reshape(N * T, E)  # 2-D for the projections: one GEMM each
+        q = self.q_proj.forward(x2)
+        q *= dt.type(1.0 / math.sqrt(d))  # Q / sqrt(d): the scale folded into Q once
+        k = self.k_proj.forward(x2)
+        v = self.v_proj.forward(x2)
+        qh, kh, vh = (a.reshape(N, T, H, d).transpose(0, 2, 1, 3) for a in (q, k, v))
+
+        # St = K Q^T / sqrt(d): (N, H, T_key, T_query)
+        st = np.matmul(kh, qh.transpose(0, 1, 3, 2))
+        masked = self.causal or mask is not None
+        if self.causal:
+            st += self._causal_bias(T, dt)
+        if mask is not None:
+            st += np.where(mask, dt.type(-np.inf), dt.type(0))[:, None, :, None]
+        # P = softmax over the keys (axis 2), shifted by the column max (stable)
+        m = st.max(axis=2, keepdims=True)
+        if masked:  # a query with every key masked: max -inf -> shift by a finite number
+            np.maximum(m, np.finfo(dt).min, out=m)
+        st -= m
+        with np.errstate(under="ignore"):
+            np.exp(st, out=st)  # exp(-inf) = 0: masked keys get exactly zero weight
+        s = np.matmul(_ones(T, dt), st)  # column sums (N, H, T_query): >= 1 unless all masked
+        if masked:
+            np.maximum(s, 1, out=s)  # all-masked query: weights stay 0 instead of 0/0
+        np.reciprocal(s, out=s)
+        st *= s[:, :, None, :]
+        pt = st
+        pd = self.attn_dropout.forward(pt) if self.training and self.attn_dropout.p > 0 else pt
+
+        # C = P V, written straight into (N, T, H, d) = (N*T, E) order for out_proj
+        ctx = np.empty((N, T, H, d), dtype=dt)
+        np.matmul(pd.transpose(0, 1, 3, 2), vh, out=ctx.transpose(0, 2, 1, 3))
+        ctx = ctx.reshape(N * T, E)
+        y = self.out_proj.forward(ctx)
+        self._cache = (x.shape, qh, kh, pt, pd, vh, ctx)
+        return y.reshape(N, T, E)
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
+        shape, qh, kh, pt, pd, vh, ctx = self._saved()
+        N, T, E = shape
+        H, d = self.num_heads, self.head_dim
+        dt = pt.dtype
+        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dt:
+            grad_y = check_grad(self, grad_y, shape, dt)
+        # dC = dy W_o^T
+        dctx = self.out_proj.backward(grad_y.reshape(N * T, E))
+        dch = dctx.reshape(N, T, H, d).transpose(0, 2, 1, 3)
+        # D_i = dC_i . C_i per head: (N*T*H,) -> (N, H, 1, T_query)
+        prod = dctx * ctx
+        D = np.matmul(prod.reshape(-1, d), _ones(d, dt)).reshape(N, T, H).transpose(0, 2, 1)
+        # dV = P^T dC   (in the key-major layout: Pt dC)
+        dv = np.empty((N, T, H, d), dtype=dt)
+        np.matmul(pd, dch, out=dv.transpose(0, 2, 1, 3))
+        # dPt = V dC^T  (N, H, T_key, T_query); through dropout: times its mask
+        dpt = np.matmul(vh, dch.transpose(0, 1, 3, 2))
+        if pd is not pt:
+            dpt = self.attn_dropout.backward(dpt)
+        # dS = P * (dP - D)
+        dpt -= D[:, :, None, :]
+        dpt *= pt
+        # dQ = dS K / sqrt(d)
+        dq = np.empty((N, T, H, d), dtype=dt)
+        np.matmul(dpt.transpose(0, 1, 3, 2), kh, out=dq.transpose(0, 2, 1, 3))
+        dq *= dt.type(1.0 / math.sqrt(d))
+        # dK = dS^T (Q / sqrt(d))
+        dk = np.empty((N, T, H, d), dtype=dt)
+        np.matmul(dpt, qh, out=dk.transpose(0, 2, 1, 3))
+        # dx = dQ W_q^T + dK W_k^T + dV W_v^T
+        dxq = self.q_proj.backward(dq.reshape(N * T, E))
+        dxk = self.k_proj.backward(dk.reshape(N * T, E))
+        dxv = self.v_proj.backward(dv.reshape(N * T, E))
+        if dxq is None:
+            return None
+        dxq += dxk
+        dxq += dxv
+        return dxq.reshape(shape)
+
+    def extra_repr(self) -> str:
+        extra = ", causal=True" if self.causal else ""
+        if self.dropout:
+            extra += f", dropout={self.dropout}"
+        if self.q_proj.bias is None:
+            extra += ", bias=False"
+        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{extra}"
+
+
+_CAUSAL: dict[tuple[int, str], np.ndarray] = {}
+_ONES: dict[tuple[int, str], np.ndarray] = {}
+
+
+def _ones(n: int, dtype: np.dtype) -> np.ndarray:
+    key = (n, np.dtype(dtype).str)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:
+            _ONES.clear()
+        ones = _ONES[key] = np.ones(n, dtype=dtype)
+        ones.flags.writeable = False
+    return ones
+
+
+class PositionalEncoding(Layer):
+    """Sinusoidal positional encoding added to the input (Vaswani et al., 2017).
+
+    Shapes: x ``(N, T, d_model)`` (or any ``(..., T, d_model)``) -> y of the same shape,
+    ``T <= max_len``. No parameters. With ``w_i = 10000^(-2i/d_model)``::
+
+        PE[t, 2i] = sin(t w_i),   PE[t, 2i+1] = cos(t w_i)
+        y = x + PE[:T]            (then dropout with probability ``dropout``, default 0)
+        dx = g                    (through the dropout mask when it is active)
+
+    The table is computed once in float64 and cast to the input's dtype on first use. It is
+    a fixed function of ``(d_model, max_len)``, not state, so it is not in ``state_dict``.
+    An odd ``d_model`` is allowed (the last column is a sine). Caches nothing but the
+    input's shape (and the dropout layer its mask).
+    """
+
+    def __init__(self, d_model: int, max_len: int = 5000, *, dropout: float = 0.0, rng=None):
+        super().__init__()
+        _check_positive("PositionalEncoding", d_model=d_model, max_len=max_len)
+        self.d_model = int(d_model)
+        self.max_len = int(max_len)
+        self.dropout = Dropout(dropout, rng=rng)
+        t = np.arange(self.max_len, dtype=np.float64)[:, None]
+        w = np.exp(-math.log(10000.0) * np.arange(0, self.d_model, 2) / self.d_model)
+        pe = np.empty((self.max_len, self.d_model))
+        pe[:, 0::2] = np.sin(t * w)
+        pe[:, 1::2] = np.cos(t * w[: self.d_model // 2])
+        self._pe = {np.dtype(np.float64).str: pe}
+
+    def table(self, dtype=np.float64) -> np.ndarray:
+        """The ``(max_len, d_model)`` encoding table in ``dtype`` (read-only)."""
+        key = np.dtype(dtype).str
+        pe = self._pe.get(key)
+        if pe is None:
+            pe = self._pe[key] = self._pe[np.dtype(np.float64).str].astype(dtype)
+            pe.flags.writeable = False
+        return pe
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_input(self, x, min_ndim=2, last_dim=self.d_model,
+                    expected=f"(N, T, {self.d_model}) with T <= {self.max_len}")
+        T = x.shape[-2]
+        if T > self.max_len:
+            raise ValueError(f"{self._label()}: sequence length {T} exceeds max_len "
+                             f"{self.max_len}; got input of shape {x.shape}")
+        y = x + self.table(x.dtype)[:T]
+        active = self.training and self.dropout.p > 0
+        if active:
+            y = self.dropout.forward(y)
+        self._cache = (x.shape, x.dtype, active)
+        return y
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+        shape, dtype, active = self._saved()
+        grad_y = check_grad(self, grad_y, shape, dtype)
+        if active:
+            return self.dropout.backward(grad_y)
+        # dx = g (the encoding is a constant; the gradient is returned unchanged, not copied)
+        return grad_y
+
+    def extra_repr(self) -> str:
+        extra = f", dropout={self.dropout.p}" if self.dropout.p else ""
+        return f"d_model={self.d_model}, max_len={self.max_len}{extra}"
