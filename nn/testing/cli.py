@@ -126,6 +126,8 @@ def run(ns: argparse.Namespace, out=print) -> int:
 
     module, obj = load_object(ns.target)
     ex_name = ns.exercise or getattr(module, "EXERCISE", None)
+    if isinstance(ex_name, dict):  # one file, several classes: {"Sigmoid": "sigmoid", ...}
+        ex_name = ex_name.get(getattr(obj, "__name__", ""))
     if ex_name is not None and ex_name not in exercises.EXERCISES:
         raise SystemExit(f"python -m nn check: unknown exercise {ex_name!r}; known: "
                          f"{sorted(exercises.EXERCISES)}")

@@ -131,6 +131,8 @@ def check_layer_case(factory: Callable, x: np.ndarray, seed: int = 0, *,
                                       **(gradcheck_kwargs or {}))
         except AssertionError as exc:
             raise _fail("gradients", subject, f"input shape {x.shape}{exc}") from None
+    for check in extra_checks:  # the exercise's own checks (forward formula, ...) come next
+        check(fresh().astype(np.float64), x.copy())
     if "no_mutation" in props:
         _check_no_mutation(fresh().astype(np.float64), x, seed, subject)
     if "accumulation" in props:
@@ -141,8 +143,6 @@ def check_layer_case(factory: Callable, x: np.ndarray, seed: int = 0, *,
         _check_determinism(fresh, x, subject)
     if batch_independent and "batch_independence" in props:
         _check_batch_independence(fresh().astype(np.float64), x, subject)
-    for check in extra_checks:
-        check(fresh().astype(np.float64), x.copy())
     return report
 
 
