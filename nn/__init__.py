@@ -10,8 +10,10 @@ from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_g
 from .layer import Layer
 from .layers import (
     GELU,
+    AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv2d,
     Dropout,
     Embedding,
     Flatten,
@@ -19,6 +21,7 @@ from .layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool2d,
     MultiHeadAttention,
     PositionalEncoding,
     ReLU,
@@ -59,3 +62,4 @@ __all__ += ["Embedding"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
+__all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]

@@ -3,10 +3,12 @@
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiHeadAttention, PositionalEncoding
 from .container import Residual, Sequential
+from .conv import Conv2d
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Flatten, Linear
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from .pooling import AvgPool2d, MaxPool2d
 from .transformer import TransformerEncoder, TransformerEncoderLayer
 
 __all__ = ["Linear", "Flatten", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "GELU", "Softmax",
@@ -15,3 +17,4 @@ __all__ += ["Embedding"]
 __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
+__all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]

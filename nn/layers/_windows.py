@@ -1,0 +1,83 @@
+"""Sliding-window helpers shared by Conv2d and the pooling layers.
+
+Layout: the public API is NCHW, and an ``(N, C, H, W)`` array may sit in memory in any
+order. Convolutions work on channels-last (NHWC) memory, where one window position is a
+contiguous run of C values, and return NCHW-shaped *views* of NHWC memory (what PyTorch
+calls the channels_last memory format). ``x.transpose(0, 2, 3, 1)`` of such an array is
+C-contiguous, so the next convolution reads it without a copy. Measurements behind this
+choice: benchmarks/README.md.
+
+Sizes follow PyTorch (floor division, no ceil mode)::
+
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def pair(value, name: str, owner: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair of ints -> ``(a, b)``, each at least ``minimum``."""
+    items = (value, value) if isinstance(value, (int, np.integer)) else tuple(value) \
+        if isinstance(value, (tuple, list)) else None
+    if items is None or len(items) != 2 or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum
+            for v in items):
+        least = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{owner}: {name} must be an int or a pair of ints, each {least}, "
+                         f"got {value!r}")
+    return int(items[0]), int(items[1])
+
+
+def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
+    """Output length along one axis (PyTorch's formula; <= 0 when the kernel does not fit)."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def is_channels_last(x: np.ndarray) -> bool:
+    """Is the NCHW-shaped ``x`` a view of C-contiguous NHWC memory?"""
+    return x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+def pad_nhwc(x: np.ndarray, ph: int, pw: int, fill: float = 0.0) -> np.ndarray:
+    """``x`` (N, C, H, W) as NHWC ``(N, H + 2 ph, W + 2 pw, C)`` with a border of ``fill``.
+
+    Without padding this is the view ``x.transpose(0, 2, 3, 1)`` (no copy); with padding,
+    one copy into a new buffer.
+    """
+    xt = x.transpose(0, 2, 3, 1)
+    if not (ph or pw):
+        return xt
+    N, H, W, C = xt.shape
+    if fill == 0:
+        xp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype)
+    else:
+        xp = np.full((N, H + 2 * ph, W + 2 * pw, C), fill, dtype=x.dtype)
+    xp[:, ph:ph + H, pw:pw + W, :] = xt
+    return xp
+
+
+def windows_nhwc(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+                 dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """Read-only view ``(N, Ho, Wo, kh, kw, C)`` of every window of the NHWC array ``xp``.
+
+    ``view[n, i, j, a, b, c] = xp[n, i*sh + a*dh, j*sw + b*dw, c]``; no data is copied.
+    """
+    sn, sh_, sw_, sc = xp.strides
+    (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
+    return as_strided(xp, shape=(xp.shape[0], Ho, Wo, kh, kw, xp.shape[3]),
+                      strides=(sn, sh_ * sh, sw_ * sw, sh_ * dh, sw_ * dw, sc), writeable=False)
+
+
+def offset_slices(i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int],
+                  out_hw: tuple[int, int]) -> tuple[slice, slice]:
+    """Row and column slices of a padded input hit by kernel offset ``(i, j)``.
+
+    ``xp[..., rows, cols]`` (NCHW) or ``xp[:, rows, cols, :]`` (NHWC) has shape (Ho, Wo)
+    in the spatial dims: element ``(a, b)`` is the offset-(i, j) entry of window (a, b).
+    """
+    (sh, sw), (dh, dw), (Ho, Wo) = stride, dilation, out_hw
+    r0, c0 = i * dh, j * dw
+    return slice(r0, r0 + sh * (Ho - 1) + 1, sh), slice(c0, c0 + sw * (Wo - 1) + 1, sw)
