@@ -10,6 +10,9 @@ from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_g
 from .layer import Layer
 from .layers import (
     GELU,
+    GRU,
+    LSTM,
+    RNN,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -63,3 +66,4 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ += ["RNN", "LSTM", "GRU"]
