@@ -62,7 +62,7 @@ PROBLEMS = [
          levels=np.geomspace(0.02, 40, 12),
          opts={
              "SGD lr=0.075": lambda ps: optim.SGD(ps, lr=0.075),
-             "momentum lr=0.01, μ=0.8": lambda ps: optim.Momentum(ps, lr=0.01, momentum=0.8),
+             "momentum lr=0.02, μ=0.8": lambda ps: optim.Momentum(ps, lr=0.02, momentum=0.8),
              "RMSprop lr=0.1": lambda ps: optim.RMSprop(ps, lr=0.1),
              "Adam lr=0.2": lambda ps: optim.Adam(ps, lr=0.2),
          }),
