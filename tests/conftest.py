@@ -5,20 +5,13 @@ Profiles: ``dev`` (default, randomized), ``ci`` (derandomized, no deadline; chos
 with ``HYPOTHESIS_PROFILE=thorough``.
 """
 
-import os
-
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
 
 import nn
+from nn.testing import load_profile
 
-settings.register_profile("dev", max_examples=25, deadline=None)
-settings.register_profile("ci", max_examples=25, deadline=None, derandomize=True,
-                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=300, deadline=None)
-_default_profile = "ci" if os.environ.get("CI") else "dev"
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _default_profile)
+load_profile()  # HYPOTHESIS_PROFILE, else "ci" when CI is set, else "dev" (docs/testing.md)
 
 
 @pytest.fixture(autouse=True)
