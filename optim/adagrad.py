@@ -57,12 +57,10 @@ class Adagrad(Optimizer):
         if acc is None:
             acc = flat.new_buffer(
                 "sum", np.full_like(p, float(group["initial_accumulator_value"])))
-        # g² of a tiny gradient may be subnormal: IEEE gradual underflow, harmless here.
-        with np.errstate(under="ignore"):
-            if wd:
-                g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
-            s, d = flat.tmp(1), flat.tmp(2)
-            acc += np.multiply(g, g, out=s)                        # s = s + g g
-            np.sqrt(acc, out=d)                                    # d = √s + ε
-            d += eps
-            axpy(-clr, np.divide(g, d, out=d), p, s)               # p = p - clr g / d
+        if wd:
+            g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
+        s, d = flat.tmp(1), flat.tmp(2)
+        acc += np.multiply(g, g, out=s)                        # s = s + g g
+        np.sqrt(acc, out=d)                                    # d = √s + ε
+        d += eps
+        axpy(-clr, np.divide(g, d, out=d), p, s)               # p = p - clr g / d

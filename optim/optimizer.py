@@ -182,14 +182,23 @@ class Optimizer:
                     p.zero_grad()
 
     def step(self) -> None:
-        """Apply one update to every trainable parameter, group by group."""
-        for i, group in enumerate(self.param_groups):
-            flats = self._flats[i]
-            if flats is None or not self._intact(group, flats):
-                flats = self._flats[i] = self._build(group, flats)
-            for flat in flats:
-                flat.step += 1
-                self._update(group, flat)
+        """Apply one update to every trainable parameter, group by group.
+
+        Underflow is not trapped inside an update (other float errors keep the caller's
+        setting): g² of a tiny gradient, or a momentum or moment buffer decaying
+        geometrically while a gradient stays zero (a rare token's embedding row, a dead
+        unit), reaches subnormals and then zero. That is IEEE gradual underflow, correct and
+        harmless here, and it would otherwise stop a run under ``np.errstate(all="raise")``
+        after some hundreds of float32 steps.
+        """
+        with np.errstate(under="ignore"):
+            for i, group in enumerate(self.param_groups):
+                flats = self._flats[i]
+                if flats is None or not self._intact(group, flats):
+                    flats = self._flats[i] = self._build(group, flats)
+                for flat in flats:
+                    flat.step += 1
+                    self._update(group, flat)
 
     def _update(self, group: dict, flat: _Flat) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -61,33 +61,30 @@ class RMSprop(Optimizer):
         v = flat.buffers.get("square_avg")
         if v is None:
             v = flat.new_buffer("square_avg", np.zeros_like(p))
-        # g² of a tiny gradient, and v decaying geometrically while a gradient stays zero,
-        # reach subnormals: IEEE gradual underflow, harmless here, so it is not an error.
-        with np.errstate(under="ignore"):
-            if wd:
-                g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
-            s, d = flat.tmp(1), flat.tmp(2)
-            # v = α v + (1 - α) g g
-            v *= alpha
-            axpy(1.0 - alpha, np.multiply(g, g, out=s), v, s)
-            if group["centered"]:
-                gbar = flat.buffers.get("grad_avg")
-                if gbar is None:
-                    gbar = flat.new_buffer("grad_avg", np.zeros_like(p))
-                lerp(gbar, g, 1.0 - alpha, s)                      # ḡ = ḡ + (1 - α)(g - ḡ)
-                # d = √max(v - ḡ², 0) + ε
-                np.subtract(v, np.multiply(gbar, gbar, out=d), out=d)
-                np.maximum(d, 0.0, out=d)
-                np.sqrt(d, out=d)
-            else:
-                np.sqrt(v, out=d)                                  # d = √v + ε
-            d += eps
-            q = np.divide(g, d, out=d)                             # g / d
-            if mu > 0:
-                b = flat.buffers.get("momentum_buffer")
-                if b is None:
-                    b = flat.new_buffer("momentum_buffer", np.zeros_like(p))
-                b *= mu                                            # b = μ b + g / d
-                b += q
-                q = b
-            axpy(-lr, q, p, s)                                     # p = p - lr q
+        if wd:
+            g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
+        s, d = flat.tmp(1), flat.tmp(2)
+        # v = α v + (1 - α) g g
+        v *= alpha
+        axpy(1.0 - alpha, np.multiply(g, g, out=s), v, s)
+        if group["centered"]:
+            gbar = flat.buffers.get("grad_avg")
+            if gbar is None:
+                gbar = flat.new_buffer("grad_avg", np.zeros_like(p))
+            lerp(gbar, g, 1.0 - alpha, s)                      # ḡ = ḡ + (1 - α)(g - ḡ)
+            # d = √max(v - ḡ², 0) + ε
+            np.subtract(v, np.multiply(gbar, gbar, out=d), out=d)
+            np.maximum(d, 0.0, out=d)
+            np.sqrt(d, out=d)
+        else:
+            np.sqrt(v, out=d)                                  # d = √v + ε
+        d += eps
+        q = np.divide(g, d, out=d)                             # g / d
+        if mu > 0:
+            b = flat.buffers.get("momentum_buffer")
+            if b is None:
+                b = flat.new_buffer("momentum_buffer", np.zeros_like(p))
+            b *= mu                                            # b = μ b + g / d
+            b += q
+            q = b
+        axpy(-lr, q, p, s)                                     # p = p - lr q
