@@ -4,7 +4,7 @@ Layers with explicit ``forward``/``backward``, losses, ``Sequential``, gradient 
 a training loop, data helpers and bundled datasets. Optimizers live in ``optim``.
 """
 
-from . import data, datasets, functional, init, metrics, models
+from . import data, datasets, functional, init, metrics, models, text
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
 from .layer import Layer
@@ -66,4 +66,4 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
-__all__ += ["RNN", "LSTM", "GRU"]
+__all__ += ["RNN", "LSTM", "GRU", "text"]
