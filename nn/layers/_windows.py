@@ -41,20 +41,41 @@ def is_channels_last(x: np.ndarray) -> bool:
     return x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
-def pad_nhwc(x: np.ndarray, ph: int, pw: int, fill: float = 0.0) -> np.ndarray:
-    """``x`` (N, C, H, W) as NHWC ``(N, H + 2 ph, W + 2 pw, C)`` with a border of ``fill``.
+def scratch(owner, name: str, shape: tuple[int, ...], dtype, fill: float | None = None
+            ) -> np.ndarray:
+    """A work array owned by the layer ``owner``, reused while shape and dtype match.
+
+    Layers keep their im2col matrix, padded input and pooling work arrays here instead of
+    allocating them on every call (fresh multi-megabyte arrays cost page faults: measured
+    in benchmarks/README.md). Such an array is never returned to the caller; the next
+    forward overwrites it, as it replaces the cache that refers to it. ``fill`` fills a
+    newly allocated array (the border of a padded buffer then stays as filled, since
+    only the interior is ever written).
+    """
+    store = owner.__dict__.get("_scratch")
+    if store is None:
+        store = {}
+        object.__setattr__(owner, "_scratch", store)
+    dt = np.dtype(dtype)
+    buf = store.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dt:
+        buf = np.empty(shape, dtype=dt) if fill is None else np.full(shape, fill, dtype=dt)
+        store[name] = buf
+    return buf
+
+
+def pad_nhwc(x: np.ndarray, ph: int, pw: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``x`` (N, C, H, W) as NHWC ``(N, H + 2 ph, W + 2 pw, C)`` with a zero border.
 
     Without padding this is the view ``x.transpose(0, 2, 3, 1)`` (no copy); with padding,
-    one copy into a new buffer.
+    one copy into the interior of ``out`` (whose border must already be zero) or of a
+    new zero buffer.
     """
     xt = x.transpose(0, 2, 3, 1)
     if not (ph or pw):
         return xt
     N, H, W, C = xt.shape
-    if fill == 0:
-        xp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype)
-    else:
-        xp = np.full((N, H + 2 * ph, W + 2 * pw, C), fill, dtype=x.dtype)
+    xp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=x.dtype) if out is None else out
     xp[:, ph:ph + H, pw:pw + W, :] = xt
     return xp
 

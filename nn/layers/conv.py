@@ -30,7 +30,45 @@ from .._config import resolve_dtype
 from ..init import initialise
 from ..layer import Layer, check_grad, check_input
 from ..parameter import Parameter
-from ._windows import offset_slices, out_size, pad_nhwc, pair, windows_nhwc
+from ._windows import (
+    is_channels_last,
+    offset_slices,
+    out_size,
+    pad_nhwc,
+    pair,
+    scratch,
+    windows_nhwc,
+)
+
+#: Inputs with at most this many channels in NCHW memory (and any 1-channel input) are
+#: unfolded plane by plane (one copy per kernel offset, rows of Wo values); others from a
+#: channels-last window view (runs of kw*C values). See benchmarks/README.md.
+_PLANES_MAX_CHANNELS = 4
+#: Longest row (in values) of the wide view through which the bias is added.
+_BIAS_ROW_MAX = 1 << 16
+
+
+def _im2col_planes(layer: Layer, x: np.ndarray, out_hw) -> np.ndarray:
+    """``X^T`` of shape ``(C*kh*kw, N*Ho*Wo)``, rows ordered (c, a, q) like the weight's.
+
+    ``X^T[(c, a, q), (n, i, j)] = xp[n, c, i*sh + a*dh, j*sw + q*dw]`` with xp the
+    zero-padded input; one strided copy per kernel offset (a, q).
+    """
+    N, C, H, W = x.shape
+    kernel, stride, padding, dilation = (layer.kernel_size, layer.stride, layer.padding,
+                                         layer.dilation)
+    (kh, kw), (ph, pw), (Ho, Wo) = kernel, padding, out_hw
+    if ph or pw:
+        xp = scratch(layer, "xpad_nchw", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, fill=0)
+        xp[:, :, ph:ph + H, pw:pw + W] = x
+    else:
+        xp = x
+    XT = scratch(layer, "columns_t", (C, kh, kw, N, Ho, Wo), x.dtype)
+    for a in range(kh):
+        for q in range(kw):
+            rows, cols = offset_slices(a, q, stride, dilation, out_hw)
+            np.copyto(XT[:, a, q], xp[:, :, rows, cols].transpose(1, 0, 2, 3))
+    return XT.reshape(C * kh * kw, N * Ho * Wo)
 
 
 class Conv2d(Layer):
@@ -97,23 +135,41 @@ class Conv2d(Layer):
         if Ho <= 0 or Wo <= 0:
             self._raise_kernel_too_large(x.shape)
         O = self.out_channels
+        C = self.in_channels
         kh, kw = self.kernel_size
-        K = kh * kw * self.in_channels
-        # im2col: X[(n, i, j), (a, q, c)] = xp[n, i*sh + a*dh, j*sw + q*dw, c], one copy
-        xp = pad_nhwc(x, *self.padding)
-        X = np.empty((N, Ho, Wo, kh, kw, self.in_channels), dtype=x.dtype)
-        np.copyto(X, windows_nhwc(xp, self.kernel_size, self.stride, self.dilation, (Ho, Wo)))
-        X = X.reshape(N * Ho * Wo, K)
-        # Wm[(a, q, c), o] = W[o, c, a, q]
-        Wm = Wt.transpose(2, 3, 1, 0).reshape(K, O)
+        K = kh * kw * C
+        M = N * Ho * Wo
+        planes = C <= _PLANES_MAX_CHANNELS and (C == 1 or not is_channels_last(x))
+        if planes:
+            # X^T[(c, a, q), (n, i, j)] = xp[n, c, i*sh + a*dh, j*sw + q*dw]: one copy per
+            # offset, rows of Wo contiguous values (few channels: the first layer)
+            XT = _im2col_planes(self, x, (Ho, Wo))
+            X = XT.T                                        # (M, K), K ordered (c, a, q)
+            Wm = Wt.reshape(O, K).T                         # Wm[(c, a, q), o] = W[o, c, a, q]
+        else:
+            # X[(n, i, j), (a, q, c)] = xp[n, i*sh + a*dh, j*sw + q*dw, c]: one copy of
+            # the channels-last window view, runs of kw*C contiguous values
+            ph, pw = self.padding
+            xp = pad_nhwc(x, ph, pw, out=scratch(
+                self, "xpad", (N, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw, C), x.dtype,
+                fill=0) if ph or pw else None)
+            X = scratch(self, "columns", (N, Ho, Wo, kh, kw, C), x.dtype)
+            np.copyto(X, windows_nhwc(xp, self.kernel_size, self.stride, self.dilation,
+                                      (Ho, Wo)))
+            X = X.reshape(M, K)
+            Wm = Wt.transpose(2, 3, 1, 0).reshape(K, O)     # Wm[(a, q, c), o] = W[o, c, a, q]
         Y = X @ Wm                                          # (M, O): NHWC memory
         if self.bias is not None:
-            Y += self.bias.data                             # a row vector over (M, O)
-        self._cache = (X, x.shape, (Ho, Wo))
+            # Y[m, o] += b[o], through a wide view: rows of whole images (or image rows)
+            # with b tiled along them, not a (M, O) broadcast with rows of only O values
+            width = Ho * Wo * O if Ho * Wo * O <= _BIAS_ROW_MAX else Wo * O
+            Yw = Y.reshape(-1, width)
+            Yw += np.tile(self.bias.data, width // O)
+        self._cache = (X, planes, x.shape, (Ho, Wo))
         return Y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
-        X, shape, (Ho, Wo) = self._saved()
+        X, planes, shape, (Ho, Wo) = self._saved()
         Wt = self.weight.data
         N, C, H, W = shape
         O = self.out_channels
@@ -123,10 +179,11 @@ class Conv2d(Layer):
             grad_y = check_grad(self, grad_y, out_shape, Wt.dtype)
         G = grad_y.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)  # no copy if NHWC memory
         if self.weight.requires_grad:
-            # dW[o, c, a, q] = (X^T G)[(a, q, c), o]
-            dWm = np.matmul(G.T, X)                              # (O, K) ordered (a, q, c)
+            # dWm = X^T G, i.e. dW[o, c, a, q] = sum_m X[m, (c, a, q) or (a, q, c)] G[m, o]
+            dWm = np.matmul(X.T, G).T                           # (O, K), X's column order
+            dWm = dWm.reshape(O, C, kh, kw) if planes else \
+                dWm.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
             dW, overwrite = self.weight.grad_buffer()
-            dWm = dWm.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
             if overwrite:
                 np.copyto(dW, dWm)
             else:
@@ -144,7 +201,7 @@ class Conv2d(Layer):
         (ph, pw) = self.padding
         dxp = np.zeros((N, H + 2 * ph, W + 2 * pw, C), dtype=Wt.dtype)
         Wk = np.ascontiguousarray(Wt.transpose(2, 3, 0, 1))       # (kh, kw, O, C)
-        part = np.empty((N * Ho * Wo, C), dtype=Wt.dtype)
+        part = scratch(self, "dx_part", (N * Ho * Wo, C), Wt.dtype)
         part4 = part.reshape(N, Ho, Wo, C)
         for a in range(kh):
             for q in range(kw):

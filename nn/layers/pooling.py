@@ -17,28 +17,37 @@ from __future__ import annotations
 import numpy as np
 
 from ..layer import Layer, check_grad, check_input
-from ._windows import is_channels_last, offset_slices, out_size, pair
+from ._windows import is_channels_last, offset_slices, out_size, pair, scratch
 
 
-def _padded(x: np.ndarray, ph: int, pw: int, fill: float) -> np.ndarray:
-    """``x`` with a border of ``fill``, in x's memory layout (channels-last stays so)."""
+def _padded(layer: Layer, x: np.ndarray, fill: float) -> np.ndarray:
+    """``x`` with a border of ``fill``, in x's memory layout (channels-last stays so).
+
+    The padded array is a work array of the layer (its border is filled once)."""
+    ph, pw = layer.padding
     if not (ph or pw):
         return x
     N, C, H, W = x.shape
     if is_channels_last(x):
-        xp = np.full((N, H + 2 * ph, W + 2 * pw, C), fill, dtype=x.dtype).transpose(0, 3, 1, 2)
+        xp = scratch(layer, "xpad_nhwc", (N, H + 2 * ph, W + 2 * pw, C), x.dtype,
+                     fill=fill).transpose(0, 3, 1, 2)
     else:
-        xp = np.full((N, C, H + 2 * ph, W + 2 * pw), fill, dtype=x.dtype)
+        xp = scratch(layer, "xpad", (N, C, H + 2 * ph, W + 2 * pw), x.dtype, fill=fill)
     xp[:, :, ph:ph + H, pw:pw + W] = x
     return xp
 
 
-def _zeros(shape: tuple[int, int, int, int], dtype, channels_last: bool) -> np.ndarray:
-    """Zeros of NCHW ``shape``, in channels-last memory or in C order."""
-    if channels_last:
-        N, C, H, W = shape
-        return np.zeros((N, H, W, C), dtype=dtype).transpose(0, 3, 1, 2)
-    return np.zeros(shape, dtype=dtype)
+def _alloc(shape: tuple[int, int, int, int], dtype, channels_last: bool, zero: bool = True,
+           owner: Layer | None = None, name: str = "") -> np.ndarray:
+    """An array of NCHW ``shape`` in channels-last memory or in C order: new (zeros or
+    uninitialised), or the work array ``name`` of ``owner``."""
+    N, C, H, W = shape
+    mem = (N, H, W, C) if channels_last else shape
+    if owner is not None:
+        a = scratch(owner, name + ("_nhwc" if channels_last else ""), mem, dtype)
+    else:
+        a = np.zeros(mem, dtype=dtype) if zero else np.empty(mem, dtype=dtype)
+    return a.transpose(0, 3, 1, 2) if channels_last else a
 
 
 class _Pool2d(Layer):
@@ -84,9 +93,22 @@ class _Pool2d(Layer):
             for q in range(kw):
                 yield a * kw + q, offset_slices(a, q, self.stride, (1, 1), out_hw)
 
-    def _grad(self, grad_y, shape, dtype):
+    def _tiles(self, H: int, W: int) -> bool:
+        """Do the windows cover every input entry exactly once (no padding, stride equal
+        to the kernel, sizes multiples of it)? Backward then writes every entry of dx."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.stride
+        return self.padding == (0, 0) and (sh, sw) == (kh, kw) and H % kh == 0 \
+            and W % kw == 0
+
+    def _grad(self, grad_y, shape, dtype, channels_last: bool):
+        """The checked upstream gradient, in the layout of the forward's work arrays (one
+        copy when it arrives in the other one, e.g. C order from Flatten.backward)."""
         if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dtype:
             grad_y = check_grad(self, grad_y, shape, dtype)
+        if shape[1] > 1 and (grad_y.strides[1] < grad_y.strides[3]) != channels_last:
+            g = _alloc(shape, dtype, channels_last, owner=self, name="grad")
+            np.copyto(g, grad_y)
+            return g
         return grad_y
 
     def extra_repr(self) -> str:
@@ -113,31 +135,39 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         N, C, Ho, Wo = self._check(x)
-        xp = _padded(x, *self.padding, fill=-np.inf)
+        xp = _padded(self, x, fill=-np.inf)
         kh, kw = self.kernel_size
         idx_dtype = np.uint8 if kh * kw <= 256 else np.int32
-        y = idx = larger = None
+        cl = is_channels_last(x)             # the output keeps the input's memory layout
+        shape = (N, C, Ho, Wo)
+        y = _alloc(shape, x.dtype, cl, zero=False)
+        v = _alloc(shape, x.dtype, cl, owner=self, name="window_entry")
+        idx = _alloc(shape, idx_dtype, cl, owner=self, name="argmax")
+        larger = _alloc(shape, np.bool_, cl, owner=self, name="larger")
+        tmp = _alloc(shape, idx_dtype, cl, owner=self, name="k_larger")
         for k, (rows, cols) in self._offsets((Ho, Wo)):
-            v = xp[:, :, rows, cols]
-            if y is None:
-                y = v.copy()                 # keeps v's (NHWC or NCHW) memory order
-                idx = np.zeros_like(y, dtype=idx_dtype)
-                larger = np.empty_like(y, dtype=bool)
+            if k == 0:
+                np.copyto(y, xp[:, :, rows, cols])
+                idx.fill(0)
                 continue
-            # strictly larger: the first maximum keeps the index at a tie
+            np.copyto(v, xp[:, :, rows, cols])     # one strided pass; the rest is contiguous
+            # strictly larger: the first maximum keeps its index at a tie. Offsets come in
+            # increasing k, so "idx = k where larger" is idx = max(idx, k * larger)
             np.greater(v, y, out=larger)
-            np.copyto(idx, k, where=larger)
             np.maximum(y, v, out=y)
-        self._cache = (idx, x.shape, x.dtype, is_channels_last(x), (Ho, Wo))
+            np.multiply(larger.view(np.uint8), k, out=tmp, dtype=idx_dtype)
+            np.maximum(idx, tmp, out=idx)
+        self._cache = (idx, x.shape, x.dtype, cl, (Ho, Wo))
         return y
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         idx, shape, dtype, channels_last, out_hw = self._saved()
         N, C, H, W = shape
-        g = self._grad(grad_y, (N, C) + out_hw, dtype)
+        g = self._grad(grad_y, (N, C) + out_hw, dtype, channels_last)
         ph, pw = self.padding
-        dxp = _zeros((N, C, H + 2 * ph, W + 2 * pw), dtype, channels_last)
-        hit = np.empty_like(idx, dtype=bool)
+        dxp = _alloc((N, C, H + 2 * ph, W + 2 * pw), dtype, channels_last,
+                     zero=not self._tiles(H, W))
+        hit = _alloc(idx.shape, np.bool_, channels_last, owner=self, name="hit")
         overlapping = self.overlapping
         for k, (rows, cols) in self._offsets(out_hw):
             np.equal(idx, k, out=hit)
@@ -162,11 +192,11 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         N, C, Ho, Wo = self._check(x)
-        xp = _padded(x, *self.padding, fill=0.0)
-        y = None
-        for _, (rows, cols) in self._offsets((Ho, Wo)):
-            if y is None:
-                y = xp[:, :, rows, cols].copy()
+        xp = _padded(self, x, fill=0.0)
+        y = _alloc((N, C, Ho, Wo), x.dtype, is_channels_last(x), zero=False)
+        for k, (rows, cols) in self._offsets((Ho, Wo)):
+            if k == 0:
+                np.copyto(y, xp[:, :, rows, cols])
             else:
                 y += xp[:, :, rows, cols]
         kh, kw = self.kernel_size
@@ -177,12 +207,13 @@ class AvgPool2d(_Pool2d):
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         shape, dtype, channels_last, out_hw = self._saved()
         N, C, H, W = shape
-        g = self._grad(grad_y, (N, C) + out_hw, dtype)
+        g = self._grad(grad_y, (N, C) + out_hw, dtype, channels_last)
         kh, kw = self.kernel_size
         ph, pw = self.padding
         # dx[each window entry] += g / (kh*kw)
         gs = g * (1.0 / (kh * kw))
-        dxp = _zeros((N, C, H + 2 * ph, W + 2 * pw), dtype, channels_last)
+        dxp = _alloc((N, C, H + 2 * ph, W + 2 * pw), dtype, channels_last,
+                     zero=not self._tiles(H, W))
         for _, (rows, cols) in self._offsets(out_hw):
             if self.overlapping:
                 dxp[:, :, rows, cols] += gs
