@@ -13,6 +13,7 @@ from types import ModuleType
 
 JOBS: dict[str, str] = {
     "mlp": "nn.jobs.mlp",
+    "cnn": "nn.jobs.cnn",
 }
 
 

@@ -4,6 +4,8 @@ Each builder returns an ordinary ``nn.Layer`` (mostly a ``Sequential``) to train
 ``nn.fit`` or a hand-written loop.
 """
 
+from .cnn import cnn, lenet
 from .mlp import mlp
 
 __all__ = ["mlp"]
+__all__ += ["cnn", "lenet"]
