@@ -6,6 +6,7 @@ a training loop, data helpers and bundled datasets. Optimizers live in ``optim``
 
 from . import data, datasets, functional, init, metrics, models, text
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
+from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
 from .layer import Layer
 from .layers import (
@@ -38,13 +39,14 @@ from .layers import (
 )
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss, Loss, MSELoss
 from .parameter import Parameter
-from .serialization import load, save
+from .serialization import CheckpointError, load, save
 from .summary import summary
 from .training import (
     Callback,
     EarlyStopping,
     History,
     LearningRateScheduler,
+    NonFiniteError,
     evaluate,
     fit,
     predict,
@@ -67,3 +69,5 @@ __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
 __all__ += ["RNN", "LSTM", "GRU", "text"]
+__all__ += ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
+__all__ += ["NonFiniteError"]

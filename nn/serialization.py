@@ -1,9 +1,26 @@
-"""Saving and loading a model's ``state_dict`` as ``.npz`` (no pickle, ever)."""
+"""Saving and loading a model's ``state_dict`` as ``.npz`` (no pickle, ever).
+
+File format (version 1), shared with :mod:`nn.checkpoint`:
+
+* one array per tensor, stored under the tensor's name (``"0.weight"``), readable with a
+  plain ``np.load(path, allow_pickle=False)``;
+* ``__nn_format_version__``: a 0-d integer array, the format version;
+* ``__nn_meta__``: JSON text stored as a ``uint8`` array (UTF-8 bytes), listing every
+  tensor's name, shape and dtype (and, in a checkpoint, everything that is not an array).
+
+Reading never unpickles anything (``allow_pickle=False``), checks the version, checks each
+tensor against the metadata and the model, and only then assigns: a failed load changes
+nothing. Every problem with the file is a :class:`CheckpointError` (a ``ValueError``)
+naming the file and the problem. Writes are atomic (:func:`atomic_write`).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import zipfile
+from collections.abc import Callable
 
 import numpy as np
 
@@ -11,46 +28,212 @@ from .layer import Layer
 
 #: Stored under this key in every file: the format version.
 FORMAT_KEY = "__nn_format_version__"
+#: Stored under this key: JSON metadata (UTF-8 bytes in a uint8 array).
+META_KEY = "__nn_meta__"
 FORMAT_VERSION = 1
+#: dtype kinds a file may hold: booleans, integers, unsigned integers, floats.
+ALLOWED_KINDS = "biuf"
 
 
-def save(model: Layer, path: str | os.PathLike) -> str:
-    """Write ``model.state_dict()`` to ``path`` (an ``.npz``; the suffix is added if missing).
+class CheckpointError(ValueError):
+    """A model or checkpoint file that cannot be loaded: truncated or corrupt, another
+    format version, pickled objects, or tensors whose names, shapes or dtypes do not match.
+    The message names the file and the problem; nothing was changed by the failed load."""
 
-    The write is atomic: a temporary file in the same folder is renamed over ``path``, so an
-    interrupted save leaves any previous file intact. Returns the path written.
-    """
+
+class CheckpointKeyError(CheckpointError, KeyError):
+    """Missing or unexpected tensor names (also a ``KeyError``, as ``load_state_dict``'s)."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return Exception.__str__(self)
+
+
+# ---------------------------------------------------------------------- writing
+def atomic_write(path: str | os.PathLike, write: Callable) -> str:
+    """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it over
+    ``path``: the file is flushed and fsync'ed first, and the folder is fsync'ed after the
+    rename, so a crash at any moment leaves either the old file or the new one, whole.
+    On an exception the temporary file is removed and ``path`` is untouched."""
     path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
-    state = model.state_dict()
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
+                               dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **{FORMAT_KEY: np.array(FORMAT_VERSION)}, **state)
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    _fsync_folder(folder)
     return path
 
 
-def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
-    """Load a file written by :func:`save` into ``model`` (in place); returns the model.
+def _fsync_folder(folder: str) -> None:
+    """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platform dependent
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:  # pragma: no cover - platform dependent
+        pass
+    finally:
+        os.close(dfd)
 
-    Loaded with ``allow_pickle=False``. A missing/unexpected key or a shape mismatch raises
-    an error naming the key, and leaves the model unchanged.
+
+def tensor_meta(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
+    """``{name: {"shape": [...], "dtype": "<f4"}}`` for the metadata."""
+    return {name: {"shape": list(a.shape), "dtype": a.dtype.str} for name, a in arrays.items()}
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> str:
+    """Write ``arrays`` plus the version and the JSON ``meta`` (which gets ``"tensors"``)."""
+    for name, a in arrays.items():
+        if name in (FORMAT_KEY, META_KEY):
+            raise ValueError(f"the tensor name {name!r} is reserved")
+        if a.dtype.kind not in ALLOWED_KINDS:
+            raise TypeError(f"cannot save tensor {name!r} of dtype {a.dtype} (no pickle: "
+                            "only boolean, integer and floating arrays are stored)")
+    meta = {**meta, "format_version": FORMAT_VERSION, "tensors": tensor_meta(arrays)}
+    text = json.dumps(meta, allow_nan=False).encode("utf-8")
+    payload = {FORMAT_KEY: np.array(FORMAT_VERSION, dtype=np.int64),
+               META_KEY: np.frombuffer(text, dtype=np.uint8), **arrays}
+    return atomic_write(path, lambda f: np.savez(f, **payload))
+
+
+# ---------------------------------------------------------------------- reading
+def read_npz(path: str | os.PathLike, what: str = "nn.load") -> tuple[dict, dict]:
+    """``(arrays, meta)`` from a file written by :func:`write_npz`, fully validated.
+
+    Raises :class:`CheckpointError` for a missing, truncated or corrupt file, pickled
+    (object) arrays, another format version, or tensors that disagree with the metadata.
+    ``meta`` is ``{}`` for a version-1 file written before metadata existed.
     """
-    with np.load(os.fspath(path), allow_pickle=False) as f:
-        files = list(f.files)
-        if FORMAT_KEY in files:
-            version = int(f[FORMAT_KEY])
-            if version != FORMAT_VERSION:
-                raise ValueError(f"nn.load: {path} has format version {version}, "
-                                 f"this library reads version {FORMAT_VERSION}")
-        state = {k: f[k] for k in files if k != FORMAT_KEY}
-    model.load_state_dict(state, strict=strict)
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise CheckpointError(f"{what}: no such file {path!r}")
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise CheckpointError(f"{what}: {path} is a single .npy array, not an .npz archive")
+        with f:
+            raw = {k: f[k] for k in f.files}
+    except CheckpointError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
+        text = str(exc)
+        if "Object arrays" in text:
+            raise CheckpointError(f"{what}: {path} contains pickled objects (an object array); "
+                                  "they are never loaded, since unpickling can run code") from exc
+        if "pickled data" in text:
+            raise CheckpointError(f"{what}: {path} is not an .npz archive (NumPy would have to "
+                                  "unpickle it, which can run code; never done)") from exc
+        raise CheckpointError(f"{what}: {path} is not a readable .npz file (truncated or "
+                              f"corrupt: {type(exc).__name__}: {exc})") from exc
+    if FORMAT_KEY not in raw:
+        raise CheckpointError(f"{what}: {path} has no {FORMAT_KEY!r} entry: not a file written "
+                              "by nn.save or nn.save_checkpoint")
+    version = raw.pop(FORMAT_KEY)
+    if version.shape != () or version.dtype.kind not in "iu":
+        raise CheckpointError(f"{what}: {path} has a malformed format version {version!r}")
+    if int(version) != FORMAT_VERSION:
+        raise CheckpointError(f"{what}: {path} has format version {int(version)}; this "
+                              f"library reads version {FORMAT_VERSION}")
+    meta: dict = {}
+    if META_KEY in raw:
+        blob = raw.pop(META_KEY)
+        try:
+            if blob.dtype != np.uint8 or blob.ndim != 1:
+                raise ValueError(f"expected a 1-d uint8 array, got {blob.dtype} {blob.shape}")
+            meta = json.loads(blob.tobytes().decode("utf-8"))
+            if not isinstance(meta, dict) or not isinstance(meta.get("tensors"), dict):
+                raise ValueError("no tensor table")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{what}: {path} has unreadable metadata ({exc})") from exc
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise CheckpointError(f"{what}: {path} metadata says format version "
+                                  f"{meta.get('format_version')!r}; this library reads "
+                                  f"version {FORMAT_VERSION}")
+        _check_tensors(path, what, raw, meta["tensors"])
+    for name, a in raw.items():
+        if a.dtype.kind not in ALLOWED_KINDS:
+            raise CheckpointError(f"{what}: {path}: tensor {name!r} has unsupported dtype "
+                                  f"{a.dtype}")
+    return raw, meta
+
+
+def _check_tensors(path: str, what: str, arrays: dict, table: dict) -> None:
+    missing = sorted(set(table) - set(arrays))
+    extra = sorted(set(arrays) - set(table))
+    if missing or extra:
+        raise CheckpointError(f"{what}: {path} does not match its own metadata: tensors "
+                              f"listed but missing {missing}, present but unlisted {extra}")
+    for name, info in table.items():
+        a = arrays[name]
+        try:
+            shape, dtype = tuple(info["shape"]), np.dtype(info["dtype"])
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"{what}: {path}: malformed metadata for tensor {name!r}"
+                                  ) from exc
+        if a.shape != shape or a.dtype != dtype:
+            raise CheckpointError(f"{what}: {path}: tensor {name!r} is {a.dtype} {a.shape} but "
+                                  f"the metadata records {dtype} {shape}")
+
+
+def check_model_state(model: Layer, state: dict[str, np.ndarray], path: str, what: str,
+                      strict: bool = True) -> None:
+    """Validate ``state`` against ``model`` (names, shapes, numeric dtypes) without
+    assigning anything; raise :class:`CheckpointError` naming the first problem."""
+    targets = model.state_dict()
+    missing = [k for k in targets if k not in state]
+    unexpected = [k for k in state if k not in targets]
+    if strict and (missing or unexpected):
+        raise CheckpointKeyError(f"{what}: {path} does not match the model "
+                                 f"({type(model).__name__}): missing keys {missing}, "
+                                 f"unexpected keys {unexpected}")
+    for key, target in targets.items():
+        if key not in state:
+            continue
+        value = state[key]
+        if value.dtype.kind not in "fiub":
+            raise CheckpointError(f"{what}: {path}: {key!r} has non-numeric dtype {value.dtype}")
+        if value.shape != target.shape:
+            raise CheckpointError(f"{what}: {path}: {key!r} has shape {value.shape}, the model "
+                                  f"expects {target.shape}")
+
+
+# ---------------------------------------------------------------------- model files
+def save(model: Layer, path: str | os.PathLike) -> str:
+    """Write ``model.state_dict()`` to ``path`` (an ``.npz``; the suffix is added if missing).
+
+    The write is atomic: a temporary file in the same folder is fsync'ed and renamed over
+    ``path``, so an interrupted save leaves any previous file intact. Returns the path.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    return write_npz(path, model.state_dict(), {"kind": "model"})
+
+
+def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
+    """Load a file written by :func:`save` (or a checkpoint) into ``model``; returns it.
+
+    Loaded with ``allow_pickle=False``. A truncated file, another format version, pickled
+    objects, or a missing/unexpected key or shape mismatch raises :class:`CheckpointError`
+    naming the problem (:class:`CheckpointKeyError`, also a ``KeyError``, for names), and
+    leaves the model unchanged.
+    """
+    path = os.fspath(path)
+    arrays, meta = read_npz(path, "nn.load")
+    if meta.get("kind") == "checkpoint":
+        prefix = "model/"
+        arrays = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    check_model_state(model, arrays, path, "nn.load", strict=strict)
+    model.load_state_dict(arrays, strict=strict)
     return model

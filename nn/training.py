@@ -15,6 +15,7 @@ and leaves it in the mode it found it in.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -23,10 +24,11 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from . import metrics as _metrics
-from ._config import get_rng
-from .data import iterate_minibatches
+from ._config import get_rng, global_rng
+from .data import _indexable, batch_indices, iterate_minibatches
 from .layer import Layer
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HingeLoss, Loss
+from .serialization import CheckpointError
 
 _MAXIMISE = ("acc", "auc", "f1", "precision", "recall")
 
@@ -89,6 +91,18 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict) -> None: ...
     def on_train_end(self, logs: dict) -> None: ...
 
+    def state_dict(self):
+        """What a checkpoint must hold to resume this callback (``None``: nothing).
+
+        ``nn.fit(checkpoint=...)`` stores it (arrays, numbers, strings, lists, dicts) and
+        ``load_state_dict`` gets it back after ``on_train_begin`` when resuming. A callback
+        that keeps state across epochs should implement both.
+        """
+        return None
+
+    def load_state_dict(self, state) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
 
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
@@ -145,6 +159,15 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
 
+    _STATE = ("wait", "best", "best_epoch", "best_weights", "stopped_epoch")
+
+    def state_dict(self):
+        return {k: getattr(self, k, None) for k in self._STATE}
+
+    def load_state_dict(self, state) -> None:
+        for k in self._STATE:
+            setattr(self, k, state[k])
+
 
 class LearningRateScheduler(Callback):
     """The learning-rate schedule hook of ``fit``, called at the end of every epoch.
@@ -179,13 +202,46 @@ class LearningRateScheduler(Callback):
             for group in self.optimizer.param_groups:
                 group["lr"] = float(self.schedule(epoch + 1, group["lr"]))
 
+    def state_dict(self):
+        """The schedule's own state (a scheduler object's ``state_dict()``), if it has one."""
+        if hasattr(self.schedule, "state_dict"):
+            return {"schedule": self.schedule.state_dict()}
+        return None
+
+    def load_state_dict(self, state) -> None:
+        if state is not None:
+            self.schedule.load_state_dict(state["schedule"])
+
 
 class Trainer:
-    """The state ``fit`` shares with callbacks."""
+    """The state ``fit`` shares with callbacks.
+
+    ``stop_training``: set it to end training after the current epoch.
+    ``skipped_batches``: ``(epoch, batch)`` of every batch skipped by
+    ``on_nonfinite="skip_batch"``.
+    """
 
     def __init__(self, model, optimizer, history):
         self.model, self.optimizer, self.history = model, optimizer, history
         self.stop_training = False
+        self.skipped_batches: list[tuple[int, int]] = []
+
+
+class NonFiniteError(FloatingPointError):
+    """``nn.fit`` met a NaN or infinite loss or gradient (or a floating-point error).
+
+    A ``FloatingPointError`` (hence an ``ArithmeticError``), like the errors NumPy raises
+    under ``np.errstate(all="raise")``. Attributes: ``epoch`` and ``batch`` (0-based),
+    ``layer`` (the dotted name of the first layer whose output or gradient went non-finite,
+    ``None`` when it is the input data or the loss), ``where`` (``"input"``, ``"output"``,
+    ``"loss"``, ``"loss gradient"``, ``"parameter gradient"``, ``"input gradient"`` or
+    ``"unknown"``). The model keeps the weights it had before the failing batch.
+    """
+
+    def __init__(self, message: str, *, epoch: int, batch: int, layer: str | None = None,
+                 where: str = "unknown"):
+        super().__init__(message)
+        self.epoch, self.batch, self.layer, self.where = epoch, batch, layer, where
 
 
 # ---------------------------------------------------------------------- metrics plumbing
@@ -269,8 +325,22 @@ class _MetricState:
         if scores is not None:
             self.scores.append(scores)
 
-    def result(self, prefix: str = "") -> dict[str, float]:
-        logs = {f"{prefix}loss": self.loss_sum / self.weight if self.weight else 0.0}
+    def snapshot(self) -> dict:
+        """Everything accumulated so far (for a mid-epoch checkpoint)."""
+        def cat(parts):
+            return np.concatenate(parts) if parts else None
+
+        return {"loss_sum": self.loss_sum, "weight": self.weight, "classy": self.classy,
+                "true": cat(self.true), "pred": cat(self.pred), "scores": cat(self.scores)}
+
+    def restore(self, snap: dict) -> None:
+        self.loss_sum, self.weight = float(snap["loss_sum"]), float(snap["weight"])
+        self.classy = bool(snap["classy"])
+        self.true, self.pred, self.scores = ([] if snap[k] is None else [snap[k]]
+                                             for k in ("true", "pred", "scores"))
+
+    def result(self, prefix: str = "", empty: float = 0.0) -> dict[str, float]:
+        logs = {f"{prefix}loss": self.loss_sum / self.weight if self.weight else empty}
         if self.names and self.classy and self.true:
             t, p = np.concatenate(self.true), np.concatenate(self.pred)
             s = np.concatenate(self.scores) if self.scores else None
@@ -283,8 +353,15 @@ class _MetricState:
 
 # ---------------------------------------------------------------------- checks
 def _check_data(fn: str, x, y=None) -> int:
-    if not hasattr(x, "__len__") or not hasattr(x, "__getitem__"):
-        raise TypeError(f"{fn}: x must be an indexable array-like, got {type(x).__name__}")
+    for name, a in (("x", x), ("y", y)):
+        if a is None and name == "y":
+            continue
+        if isinstance(a, (str, bytes, dict)) or not hasattr(a, "__len__") \
+                or not hasattr(a, "__getitem__"):
+            raise TypeError(f"{fn}: {name} must be an indexable array-like (ndarray, memmap, "
+                            f"list, ...), got {type(a).__name__}")
+        if getattr(a, "shape", None) == ():
+            raise ValueError(f"{fn}: {name} must have a sample axis, got a 0-d array")
     n = len(x)
     if n == 0:
         raise ValueError(f"{fn}: x is empty (shape {getattr(x, 'shape', None)})")
@@ -302,6 +379,29 @@ def _check_positive_int(fn: str, name: str, value, allow_zero: bool = False) -> 
     return int(value)
 
 
+def _check_metrics(fn: str, metrics, loss_fn: Loss) -> list[str]:
+    if isinstance(metrics, str):
+        metrics = (metrics,)
+    if metrics is None:
+        metrics = ()
+    try:
+        metrics = list(metrics)
+    except TypeError:
+        raise TypeError(f"{fn}: metrics must be a sequence of metric names, got "
+                        f"{type(metrics).__name__}") from None
+    for m in metrics:
+        if not isinstance(m, str):
+            raise TypeError(f"{fn}: metrics must be names (str), got {m!r}")
+    _MetricState(metrics, loss_fn)  # unknown names: ValueError listing the available ones
+    return metrics
+
+
+def _check_verbose(fn: str, verbose) -> int:
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"{fn}: verbose must be 0, 1 or 2, got {verbose!r}")
+    return int(verbose)
+
+
 def _as_model_dtype(xb, dtype):
     xb = np.asarray(xb)
     if dtype is not None and xb.dtype.kind == "f" and xb.dtype != dtype:
@@ -309,32 +409,218 @@ def _as_model_dtype(xb, dtype):
     return xb
 
 
-def _progress(total: int, desc: str, verbose: int):
+def _progress(total: int, desc: str, verbose: int, initial: int = 0):
     if verbose != 1:
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit="batch", mininterval=0.1, leave=True,
-                file=sys.stderr, dynamic_ncols=True)
+                file=sys.stderr, dynamic_ncols=True, initial=initial)
 
 
 def _fmt(logs: dict[str, float]) -> str:
     return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
 
 
+# ---------------------------------------------------------------------- non-finite guard
+def _finite(a) -> bool:
+    return not isinstance(a, np.ndarray) or a.dtype.kind not in "fc" or bool(np.isfinite(a).all())
+
+
+def _units(model: Layer, prefix: str = ""):
+    """``(dotted name, layer)`` for the chain of layers ``model`` applies in order: the
+    leaves of (nested) Sequentials, or the model itself when it is not a Sequential."""
+    from .layers.container import Sequential
+
+    if isinstance(model, Sequential):
+        for i, layer in enumerate(model):
+            yield from _units(layer, f"{prefix}.{i}" if prefix else str(i))
+    else:
+        yield prefix, model
+
+
+def _describe(name: str, layer: Layer) -> str:
+    return f"layer {name!r} ({layer._label()})" if name else f"the model ({layer._label()})"
+
+
+class _Guard:
+    """The non-finite guard of ``fit``.
+
+    Normal path, per batch: ``math.isfinite(loss)``, one ``np.isfinite(g).all()`` per
+    trainable parameter's gradient, a copy of the (small) floating buffers, and, when a
+    layer holds a random generator, its state. Only after a detection does it re-run the
+    batch layer by layer to find the first non-finite output or gradient.
+    """
+
+    def __init__(self, model: Layer, loss_fn: Loss):
+        from .checkpoint import model_generators
+
+        self.model, self.loss_fn = model, loss_fn
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.buffers = [(layer, name) for layer in model.modules()
+                        for name in layer._buffer_names
+                        if layer.__dict__[name].dtype.kind == "f"]
+        uses_global = any(v is global_rng() for m in model.modules() for v in vars(m).values())
+        self.gens = list(model_generators(model).values()) + ([global_rng()] if uses_global
+                                                              else [])
+
+    def snapshot(self):
+        bufs = [layer.__dict__[name].copy() for layer, name in self.buffers] \
+            if self.buffers else None
+        states = [g.bit_generator.state for g in self.gens] if self.gens else None
+        return bufs, states
+
+    def grads_finite(self) -> bool:
+        return all(np.isfinite(p.grad_view()).all() for p in self.params)
+
+    def locate(self, snap, xb, yb, rows) -> tuple[str, str | None, str]:
+        """Re-run the batch layer by layer with the same random draws; return
+        ``(where, layer name, description)``, then put the model's buffers and the
+        generators back as they were before this batch / after its draws."""
+        bufs, states = snap
+        after = [g.bit_generator.state for g in self.gens]
+        try:
+            if states is not None:
+                for g, st in zip(self.gens, states):
+                    g.bit_generator.state = st
+            return self._locate(xb, yb, rows)
+        except Exception as exc:  # the diagnosis must never hide the original problem
+            return "unknown", None, f"(re-running the batch raised {type(exc).__name__}: {exc})"
+        finally:
+            if bufs is not None:
+                for (layer, name), saved in zip(self.buffers, bufs):
+                    object.__setattr__(layer, name, saved)
+            for g, st in zip(self.gens, after):
+                g.bit_generator.state = st
+            self.model.zero_grad()
+
+    def _locate(self, xb, yb, rows):
+        if not _finite(xb):
+            bad = ~np.isfinite(xb.reshape(len(xb), -1)).all(axis=1)
+            where = np.asarray(rows)[bad] if not isinstance(rows, slice) else \
+                np.arange(rows.start, rows.stop)[bad]
+            return "input", None, (f"the input batch x contains NaN or inf (dataset rows "
+                                   f"{where[:5].tolist()}{' ...' if len(where) > 5 else ''})")
+        units = list(_units(self.model))
+        a = xb
+        for name, layer in units:
+            try:
+                a = layer.forward(a)
+            except FloatingPointError as exc:
+                return "output", name, f"the forward pass of {_describe(name, layer)} raised " \
+                                       f"FloatingPointError ({exc})"
+            if not _finite(a):
+                return "output", name, f"the output of {_describe(name, layer)} is non-finite " \
+                                       "(its input was finite)"
+        loss_name = type(self.loss_fn).__name__
+        try:
+            loss = self.loss_fn(a, yb)
+        except FloatingPointError as exc:
+            return "loss", None, f"{loss_name} raised FloatingPointError ({exc})"
+        if not math.isfinite(loss):
+            return "loss", None, f"{loss_name} is {loss} although the model's output is finite"
+        self.model.zero_grad()
+        g = self.loss_fn.backward()
+        if not _finite(g):
+            return "loss gradient", None, f"the gradient of {loss_name} is non-finite"
+        for name, layer in reversed(units):
+            if g is None:
+                break
+            try:
+                g = layer.backward(g)
+            except FloatingPointError as exc:
+                return "input gradient", name, f"the backward pass of {_describe(name, layer)} " \
+                                               f"raised FloatingPointError ({exc})"
+            for pname, p in layer.named_parameters():
+                if p.requires_grad and not _finite(p.grad_view()):
+                    full = f"{name}.{pname}" if name else pname
+                    return "parameter gradient", name, (f"the gradient of parameter {full!r} of "
+                                                        f"{_describe(name, layer)} is non-finite")
+            if not _finite(g):
+                return "input gradient", name, f"the input gradient returned by " \
+                                               f"{_describe(name, layer)} is non-finite"
+        return "unknown", None, "the non-finite value did not reappear when the batch was re-run " \
+                                "layer by layer"
+
+
+# ---------------------------------------------------------------------- checkpoints in fit
+_SHUFFLE_GEN = "fit.shuffle"
+
+
+def _fit_resume(path, model, optimizer, callbacks, gen, n, batch_size, shuffle, history,
+                trainer, verbose):
+    """Restore a checkpoint written by ``fit``; return ``(epoch, batch, order, metric
+    snapshot)`` to continue from. All-or-nothing (see nn.checkpoint.restore)."""
+    from .checkpoint import _check_structure, restore
+
+    what = "nn.fit(resume=True)"
+    out = {}
+
+    def check(meta, arrays):
+        f = meta.get("fit")
+        if not isinstance(f, dict):
+            raise CheckpointError(f"{what}: {path} was not written by nn.fit (it has no "
+                                  "training-loop state); use nn.load_checkpoint")
+        for key, value in (("n", n), ("batch_size", batch_size), ("shuffle", bool(shuffle))):
+            if f.get(key) != value:
+                raise CheckpointError(f"{what}: {path} was written with {key}={f.get(key)!r}, "
+                                      f"this call has {key}={value!r}")
+        order = f.get("order")
+        if shuffle and f["batch"] and (not isinstance(order, np.ndarray) or order.shape != (n,)):
+            raise CheckpointError(f"{what}: {path} has no valid sample order for epoch "
+                                  f"{f['epoch']}")
+        saved_cbs = f.get("callbacks", [])
+        if len(saved_cbs) != len(callbacks):
+            raise CheckpointError(f"{what}: {path} holds {len(saved_cbs)} callbacks' state, "
+                                  f"this call has {len(callbacks)} callbacks")
+        for i, (cb, saved) in enumerate(zip(callbacks, saved_cbs)):
+            if saved["class"] != type(cb).__name__:
+                raise CheckpointError(f"{what}: {path}: callback {i} was a {saved['class']}, "
+                                      f"now a {type(cb).__name__}")
+            _check_structure(saved["state"], cb.state_dict(), f"{what}: {path}: callback {i}")
+        from .checkpoint import _history_from
+
+        try:
+            saved_history = _history_from(meta.get("history"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{what}: {path}: malformed history ({exc!r})") from exc
+
+        def apply():
+            for cb, saved in zip(callbacks, saved_cbs):
+                if saved["state"] is not None:
+                    cb.load_state_dict(saved["state"])
+            if saved_history is not None:
+                history.history, history.epoch = saved_history.history, saved_history.epoch
+            trainer.stop_training = bool(f.get("stopped", False))
+            trainer.skipped_batches = [tuple(b) for b in f.get("skipped", [])]
+            out.update(f)
+
+        return apply
+
+    restore(path, model, optimizer, generators={_SHUFFLE_GEN: gen}, what=what, check=check)
+    if verbose:
+        print(f"Resumed from {path} at epoch {out['epoch'] + 1}, batch {out['batch']}",
+              file=sys.stderr)
+    order = out.get("order") if out["batch"] else None
+    return int(out["epoch"]), int(out["batch"]), order, out.get("metric_state")
+
+
 # ---------------------------------------------------------------------- fit / evaluate / predict
 def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 10,
         batch_size: int = 32, validation_data: tuple | None = None,
         metrics: Sequence[str] = ("accuracy",), shuffle: bool = True, rng=None,
-        callbacks: Iterable[Callback] = (), verbose: int = 1) -> History:
+        callbacks: Iterable[Callback] = (), verbose: int = 1, *,
+        checkpoint: str | os.PathLike | None = None, resume: bool = False,
+        checkpoint_every: int | None = None, on_nonfinite: str = "raise") -> History:
     """Train ``model`` with mini-batches; return a :class:`History`.
 
     Parameters
     ----------
     x_train, y_train : array-like
-        Any indexable arrays (``np.memmap`` included), read batch by batch. Floating inputs
-        are cast to the model's parameter dtype per batch; integer inputs (token ids) are
-        passed as they are.
+        Any indexable arrays (``np.memmap`` included), read batch by batch: only one batch
+        is in memory at a time. Floating inputs are cast to the model's parameter dtype per
+        batch; integer inputs (token ids) are passed as they are.
+    epochs : the total number of epochs (a resumed run continues up to it).
     validation_data : (x_val, y_val), optional
         Evaluated after every epoch in eval mode; logged as ``val_loss``, ``val_<metric>``.
     metrics : names among accuracy, precision, recall, f1 (macro averages), auc (binary).
@@ -342,57 +628,159 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
         (``None``: the global generator, see ``nn.manual_seed``).
     callbacks : e.g. :class:`EarlyStopping`, :class:`LearningRateScheduler`.
     verbose : 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+    checkpoint : path, optional
+        Write a checkpoint there (atomically) at the end of every epoch, and every
+        ``checkpoint_every`` batches if given: model, optimizer, random generators (global,
+        shuffling, the layers' own), History, callback states (scheduler, early stopping)
+        and, mid-epoch, the epoch's sample order, the batch reached and the running metrics.
+    resume : bool
+        With ``checkpoint``: if the file exists, restore it and continue where it stopped.
+        The final weights are bit-identical to those of an uninterrupted run.
+    on_nonfinite : "raise" or "skip_batch"
+        A NaN/inf loss or gradient (or a floating-point error raised under
+        ``np.errstate``) stops training with :class:`NonFiniteError` naming the epoch, the
+        batch and the first layer whose output or gradient went non-finite, the model left
+        at its weights from before that batch; ``"skip_batch"`` warns, restores the
+        layers' buffers, skips the update and carries on.
     """
-    n = _check_data("fit", x_train, y_train)
-    epochs = _check_positive_int("fit", "epochs", epochs, allow_zero=True)
-    batch_size = _check_positive_int("fit", "batch_size", batch_size)
+    fn = "fit"
+    if not isinstance(model, Layer):
+        raise TypeError(f"fit: model must be an nn.Layer, got {type(model).__name__}")
+    n = _check_data(fn, x_train, y_train)
+    epochs = _check_positive_int(fn, "epochs", epochs, allow_zero=True)
+    batch_size = _check_positive_int(fn, "batch_size", batch_size)
     if not isinstance(loss_fn, Loss):
         raise TypeError(f"fit: loss_fn must be an nn loss, got {type(loss_fn).__name__}")
+    if not (callable(getattr(optimizer, "step", None))
+            and callable(getattr(optimizer, "zero_grad", None))):
+        raise TypeError(f"fit: optimizer must have step() and zero_grad() (an optim "
+                        f"optimizer), got {type(optimizer).__name__}")
     if validation_data is not None:
-        if len(validation_data) != 2:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
         _check_data("fit (validation_data)", *validation_data)
+    metrics = _check_metrics(fn, metrics, loss_fn)
+    verbose = _check_verbose(fn, verbose)
+    if on_nonfinite not in ("raise", "skip_batch"):
+        raise ValueError(f"fit: on_nonfinite must be 'raise' or 'skip_batch', got "
+                         f"{on_nonfinite!r}")
+    if checkpoint is None and (resume or checkpoint_every is not None):
+        raise ValueError("fit: resume and checkpoint_every need checkpoint=PATH")
+    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"fit: checkpoint must be a path, got {type(checkpoint).__name__}")
+    if checkpoint_every is not None:
+        checkpoint_every = _check_positive_int(fn, "checkpoint_every", checkpoint_every)
+    callbacks = list(callbacks)
+    for cb in callbacks:
+        missing = [m for m in ("on_train_begin", "on_epoch_begin", "on_batch_end",
+                               "on_epoch_end", "on_train_end", "state_dict")
+                   if not callable(getattr(cb, m, None))]
+        if missing:
+            raise TypeError(f"fit: callbacks must be nn.Callback instances; "
+                            f"{type(cb).__name__} lacks {missing}")
+    x_train = _indexable(fn, "x_train", x_train)
+    y_train = _indexable(fn, "y_train", y_train)
     gen = get_rng(rng)
     dtype = model.dtype
-    callbacks = list(callbacks)
     history = History()
     trainer = Trainer(model, optimizer, history)
     for cb in callbacks:
         cb.model, cb.optimizer, cb.trainer = model, optimizer, trainer
+    guard = _Guard(model, loss_fn)
     was_training = model.training
     old_input_grad = model.set_input_grad(False)  # nothing uses dL/dx_train
     n_batches = -(-n // batch_size)
     logs: dict[str, float] = {}
+
+    def save(epoch_next: int, batch_next: int, order, state) -> None:
+        from .checkpoint import write_checkpoint
+
+        mid = batch_next > 0
+        write_checkpoint(
+            checkpoint, model, optimizer, epoch=epoch_next, history=history,
+            generators={_SHUFFLE_GEN: gen},
+            fit={"epoch": epoch_next, "batch": batch_next, "epochs": epochs, "n": n,
+                 "batch_size": batch_size, "shuffle": bool(shuffle),
+                 "order": order if mid else None,
+                 "metric_state": state.snapshot() if mid else None,
+                 "stopped": bool(trainer.stop_training),
+                 "skipped": [list(b) for b in trainer.skipped_batches],
+                 "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
+                               for cb in callbacks]})
+
     try:
         for cb in callbacks:
             cb.on_train_begin(logs)
-        for epoch in range(epochs):
+        start_epoch, start_batch, saved_order, saved_metrics = 0, 0, None, None
+        if checkpoint is not None and resume and os.path.exists(checkpoint):
+            start_epoch, start_batch, saved_order, saved_metrics = _fit_resume(
+                checkpoint, model, optimizer, callbacks, gen, n, batch_size, shuffle, history,
+                trainer, verbose)
+        for epoch in range(start_epoch, epochs):
+            if trainer.stop_training:
+                break
             logs = {}
             for cb in callbacks:
                 cb.on_epoch_begin(epoch, logs)
             model.train()
             state = _MetricState(metrics, loss_fn)
-            bar = _progress(n_batches, f"Epoch {epoch + 1}/{epochs}", verbose)
+            first = 0
+            if epoch == start_epoch and start_batch:
+                first, order = start_batch, saved_order
+                state.restore(saved_metrics)
+            else:
+                order = gen.permutation(n) if shuffle else None
+            bar = _progress(n_batches, f"Epoch {epoch + 1}/{epochs}", verbose, first)
             start = last = time.perf_counter()
-            for b, (xb, yb) in enumerate(iterate_minibatches(x_train, y_train, batch_size,
-                                                             shuffle=shuffle, rng=gen)):
-                xb = _as_model_dtype(xb, dtype)
+            skipped_before = len(trainer.skipped_batches)
+            for b, index in enumerate(batch_indices(n, batch_size, order, first), start=first):
+                xb = _as_model_dtype(x_train[index], dtype)
+                yb = np.asarray(y_train[index])
+                snap = guard.snapshot()
                 optimizer.zero_grad()
-                out = model.forward(xb)
-                loss = loss_fn(out, yb)
-                model.backward(loss_fn.backward())
-                optimizer.step()
-                state.update(loss, out, yb)
-                for cb in callbacks:
-                    cb.on_batch_end(b, {"loss": loss})
+                problem = None
+                try:
+                    out = model.forward(xb)
+                    loss = loss_fn(out, yb)
+                    ok = math.isfinite(loss)
+                    if ok:
+                        model.backward(loss_fn.backward())
+                        ok = guard.grads_finite()
+                except FloatingPointError as exc:
+                    if "underflow" in str(exc):
+                        raise
+                    ok, problem = False, exc
+                if not ok:
+                    where, layer, text = guard.locate(snap, xb, yb, index)
+                    what = (f"floating-point error ({problem})" if problem is not None
+                            else f"non-finite loss ({loss})" if not math.isfinite(loss)
+                            else "non-finite gradient")
+                    message = (f"nn.fit: {what} in epoch {epoch}, batch {b} (0-based): first "
+                               f"non-finite value: {text}")
+                    if on_nonfinite == "raise":
+                        raise NonFiniteError(
+                            message + "; the model keeps its weights from before this batch",
+                            epoch=epoch, batch=b, layer=layer, where=where) from problem
+                    trainer.skipped_batches.append((epoch, b))
+                    warnings.warn(message + "; batch skipped", RuntimeWarning, stacklevel=2)
+                else:
+                    optimizer.step()
+                    state.update(loss, out, yb)
+                    for cb in callbacks:
+                        cb.on_batch_end(b, {"loss": loss})
+                if checkpoint is not None and checkpoint_every is not None \
+                        and (b + 1) % checkpoint_every == 0 and b + 1 < n_batches:
+                    save(epoch, b + 1, order, state)
                 if bar is not None:
                     bar.update(1)
                     now = time.perf_counter()
-                    if now - last > 0.2:
-                        bar.set_postfix(loss=f"{state.loss_sum / max(state.weight, 1e-12):.4f}",
+                    if now - last > 0.2 and state.weight:
+                        bar.set_postfix(loss=f"{state.loss_sum / state.weight:.4f}",
                                         refresh=False)
                         last = now
-            logs.update(state.result())
+            all_skipped = len(trainer.skipped_batches) - skipped_before >= n_batches - first \
+                and not state.weight
+            logs.update(state.result(empty=math.nan if all_skipped else 0.0))
             if validation_data is not None:
                 logs.update(evaluate(model, loss_fn, *validation_data,
                                      batch_size=max(batch_size, 256), metrics=metrics,
@@ -400,14 +788,14 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
             for cb in callbacks:
                 cb.on_epoch_end(epoch, logs)
             history.append(epoch, logs)
+            if checkpoint is not None:
+                save(epoch + 1, 0, None, state)
             if bar is not None:
                 bar.set_postfix_str(_fmt(logs), refresh=True)
                 bar.close()
             elif verbose == 2:
                 print(f"Epoch {epoch + 1}/{epochs} - {_fmt(logs)} - "
                       f"{time.perf_counter() - start:.1f}s", file=sys.stderr)
-            if trainer.stop_training:
-                break
     finally:
         model.set_input_grad(old_input_grad)
         for cb in callbacks:
@@ -418,9 +806,15 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
 
 def evaluate(model: Layer, loss_fn: Loss, x, y, batch_size: int = 256,
              metrics: Sequence[str] = ("accuracy",), prefix: str = "") -> dict[str, float]:
-    """Loss and metrics over ``(x, y)`` in eval mode, batch by batch; returns a dict."""
+    """Loss and metrics over ``(x, y)`` in eval mode, batch by batch; returns a dict.
+
+    ``x``, ``y``: any indexable arrays (``np.memmap`` included); one batch is read at a time.
+    """
     _check_data("evaluate", x, y)
     batch_size = _check_positive_int("evaluate", "batch_size", batch_size)
+    if not isinstance(loss_fn, Loss):
+        raise TypeError(f"evaluate: loss_fn must be an nn loss, got {type(loss_fn).__name__}")
+    metrics = _check_metrics("evaluate", metrics, loss_fn)
     dtype = model.dtype
     was_training = model.training
     model.eval()
@@ -435,15 +829,25 @@ def evaluate(model: Layer, loss_fn: Loss, x, y, batch_size: int = 256,
 
 
 def predict(model: Layer, x, batch_size: int = 256) -> np.ndarray:
-    """The model's outputs for every sample of ``x`` (eval mode, batch by batch)."""
-    _check_data("predict", x)
+    """The model's outputs for every sample of ``x`` (eval mode, batch by batch).
+
+    ``x``: any indexable array (``np.memmap`` included); one batch is read at a time, and
+    the outputs are written into one preallocated array.
+    """
+    n = _check_data("predict", x)
     batch_size = _check_positive_int("predict", "batch_size", batch_size)
     dtype = model.dtype
     was_training = model.training
     model.eval()
+    result = None
     try:
-        outs = [model.forward(_as_model_dtype(xb, dtype))
-                for xb in iterate_minibatches(x, None, batch_size, shuffle=False)]
+        lo = 0
+        for xb in iterate_minibatches(x, None, batch_size, shuffle=False):
+            out = np.asarray(model.forward(_as_model_dtype(xb, dtype)))
+            if result is None:
+                result = np.empty((n,) + out.shape[1:], dtype=out.dtype)
+            result[lo:lo + len(out)] = out
+            lo += len(out)
     finally:
         model.train(was_training)
-    return np.concatenate(outs, axis=0)
+    return result

@@ -268,39 +268,80 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Restore hyper-parameters and state saved by :meth:`state_dict` (validated first)."""
-        groups = state_dict["param_groups"]
+        """Restore hyper-parameters and state saved by :meth:`state_dict`.
+
+        All-or-nothing: everything is validated (:meth:`_check_state_dict`) before anything
+        is assigned, so a bad state dict raises and leaves the optimizer unchanged.
+        """
+        hyper, new_state = self._check_state_dict(state_dict)
+        for saved, group in zip(hyper, self.param_groups):
+            group.update(saved)
+        self.state = new_state
+        self._flats = [None] * len(self.param_groups)
+
+    def _check_state_dict(self, state_dict: dict) -> tuple[list[dict], dict]:
+        """Validate a state dict against this optimizer without changing anything.
+
+        Returns ``(per-group hyper-parameters, new per-parameter state)``. Raises
+        ValueError/TypeError naming the optimizer and the problem: wrong layout, another
+        number of groups or parameters, state arrays of the wrong shape or dtype, invalid
+        hyper-parameter values.
+        """
+        cls = type(self).__name__
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= set(state_dict):
+            raise TypeError(f"{cls}.load_state_dict: expected a dict with 'state' and "
+                            f"'param_groups', got {type(state_dict).__name__}")
+        groups, states = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(groups, (list, tuple)) or not isinstance(states, dict):
+            raise TypeError(f"{cls}.load_state_dict: 'param_groups' must be a list and 'state' "
+                            "a dict")
         if len(groups) != len(self.param_groups):
-            raise ValueError(f"{type(self).__name__}.load_state_dict: {len(groups)} groups saved, "
+            raise ValueError(f"{cls}.load_state_dict: {len(groups)} groups saved, "
                              f"{len(self.param_groups)} in this optimizer")
         params = [p for g in self.param_groups for p in g["params"]]
-        for saved, group in zip(groups, self.param_groups):
+        hyper = []
+        for i, (saved, group) in enumerate(zip(groups, self.param_groups)):
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)):
+                raise TypeError(f"{cls}.load_state_dict: param_groups[{i}] must be a dict with "
+                                "a 'params' list")
             if len(saved["params"]) != len(group["params"]):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: a group has "
+                raise ValueError(f"{cls}.load_state_dict: a group has "
                                  f"{len(saved['params'])} parameters saved, "
                                  f"{len(group['params'])} here")
+            values = {k: v for k, v in saved.items() if k != "params"}
+            self._validate({**group, **values})
+            hyper.append(values)
         new_state: dict[Parameter, dict] = {}
-        for key, entry in state_dict["state"].items():
-            i = int(key)
+        for key, entry in states.items():
+            try:
+                i = int(key)
+            except (TypeError, ValueError):
+                raise TypeError(f"{cls}.load_state_dict: state keys are parameter indices, "
+                                f"got {key!r}") from None
             if not 0 <= i < len(params):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: no parameter {i}")
+                raise ValueError(f"{cls}.load_state_dict: no parameter {i}")
+            if not isinstance(entry, dict):
+                raise TypeError(f"{cls}.load_state_dict: state of parameter {i} must be a dict")
             p = params[i]
             converted = {}
             for k, v in entry.items():
                 if isinstance(v, np.ndarray):
+                    if v.dtype.kind not in "fiu":
+                        raise TypeError(f"{cls}.load_state_dict: state {k!r} of parameter {i} "
+                                        f"has dtype {v.dtype}")
                     if v.shape != p.shape:
-                        raise ValueError(f"{type(self).__name__}.load_state_dict: state {k!r} of "
+                        raise ValueError(f"{cls}.load_state_dict: state {k!r} of "
                                          f"parameter {i} has shape {v.shape}, expected {p.shape}")
                     converted[k] = v.astype(p.dtype, copy=True)
+                elif k == "step":
+                    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                        raise ValueError(f"{cls}.load_state_dict: step of parameter {i} must be "
+                                         f"a non-negative integer, got {v!r}")
+                    converted[k] = int(v)
                 else:
                     converted[k] = v
             new_state[p] = converted
-        for saved, group in zip(groups, self.param_groups):
-            for k, v in saved.items():
-                if k != "params":
-                    group[k] = v
-        self.state = new_state
-        self._flats = [None] * len(self.param_groups)
+        return hyper, new_state
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
