@@ -14,6 +14,7 @@ from types import ModuleType
 JOBS: dict[str, str] = {
     "mlp": "nn.jobs.mlp",
     "cnn": "nn.jobs.cnn",
+    "transformer": "nn.jobs.transformer",
 }
 
 

@@ -1,0 +1,175 @@
+"""The source documents' Transformer, trained twice.
+
+1. **Encoder classifier on palindromes** (the task needs attention: position i must be
+   compared with position T-1-i). Sequences of ``LENGTH`` symbols from an alphabet of
+   ``VOCAB``; half are palindromes, the other half are palindromes with one or two mirrored
+   pairs broken (hard negatives: a single mismatch decides). The model is
+   ``nn.models.transformer_classifier`` (token embedding + positional encoding -> 2 encoder
+   layers -> mean pooling -> Linear), trained with Adam and a cosine learning-rate schedule;
+   the weights of the best validation epoch are kept, then evaluated once on the test set.
+2. **Causal character language model** on the bundled text corpus (the one the LSTM
+   language model trains on), reporting the test perplexity exp(mean cross-entropy per
+   character).
+
+Shared options: ``--epochs``, ``--batch-size``, ``--lr``, ``--optimizer``, ``--hidden``
+(d_model) apply to the classifier; the language model uses the fixed settings in ``LM``.
+``--save`` saves the classifier's weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import numpy as np
+
+from .common import finish, info, make_optimizer
+
+DESCRIPTION = ("Transformer encoder classifier on generated palindromes, then a causal "
+               "character LM on the text corpus (perplexity)")
+DEFAULTS = {"epochs": 20, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "hidden": 32}
+
+LENGTH = 10     # symbols per sequence
+VOCAB = 4       # alphabet size
+N_TRAIN, N_VAL, N_TEST = 8000, 1000, 2000
+
+#: The language model's settings (context length, size, training budget).
+LM = {"context": 64, "d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 128,
+      "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "steps": 600}
+
+
+def palindrome_task(n: int, length: int = LENGTH, vocab: int = VOCAB, rng=None):
+    """``(x, y)``: ``x`` int64 (n, length) symbols in [0, vocab), ``y`` 1 for a palindrome.
+
+    About half of the rows are palindromes; the others are palindromes in which one mirrored
+    pair (and, for half of them, a second one) was broken by changing one of its symbols. The
+    label is computed from the final row, so it is always exact.
+    """
+    import nn
+
+    gen = nn.get_rng(rng)
+    half = (length + 1) // 2
+    a = gen.integers(0, vocab, (n, half))
+    x = np.concatenate([a, a[:, :length // 2][:, ::-1]], axis=1)
+    negative = np.flatnonzero(gen.random(n) < 0.5)
+    for second in (False, True):
+        rows = negative[gen.random(negative.size) < 0.5] if second else negative
+        pos = gen.integers(0, max(length // 2, 1), rows.size)
+        x[rows, pos] = (x[rows, pos] + gen.integers(1, vocab, rows.size)) % vocab
+    y = np.all(x == x[:, ::-1], axis=1).astype(np.int64)
+    return x.astype(np.int64), y
+
+
+def train_classifier(args: argparse.Namespace) -> tuple:
+    """Train the palindrome classifier; returns ``(model, history, test metrics, seconds)``."""
+    import nn
+    import optim
+
+    gen = np.random.default_rng(args.seed)
+    x_tr, y_tr = palindrome_task(N_TRAIN, rng=gen)
+    x_val, y_val = palindrome_task(N_VAL, rng=gen)
+    x_te, y_te = palindrome_task(N_TEST, rng=gen)
+    nn.manual_seed(args.seed)
+    model = nn.models.transformer_classifier(2, vocab_size=VOCAB, d_model=args.hidden,
+                                             nhead=4, num_layers=2,
+                                             dim_feedforward=2 * args.hidden,
+                                             max_len=LENGTH, rng=args.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr)
+    info(args, f"training transformer classifier ({model.num_parameters():,} parameters) on "
+               f"palindromes of {LENGTH} symbols from {VOCAB}: {N_TRAIN} train / {N_VAL} "
+               f"validation / {N_TEST} test, optimizer {args.optimizer}")
+    callbacks = [nn.LearningRateScheduler(optim.lr_scheduler.CosineAnnealingLR(
+                     optimizer, T_max=args.epochs)),
+                 nn.EarlyStopping("val_accuracy", patience=args.epochs,
+                                  restore_best_weights=True)]
+    start = time.perf_counter()
+    history = nn.fit(model, loss_fn, optimizer, x_tr, y_tr, epochs=args.epochs,
+                     batch_size=args.batch_size, validation_data=(x_val, y_val),
+                     callbacks=callbacks, rng=args.seed, verbose=args.verbose)
+    seconds = time.perf_counter() - start
+    return model, history, nn.evaluate(model, loss_fn, x_te, y_te), seconds
+
+
+def load_corpus():
+    """The text corpus and codec of the LSTM language model: ``(ids, vocab_size, decode)``
+    or ``None`` when the framework has no bundled corpus."""
+    return None
+
+
+def lm_windows(ids: np.ndarray, context: int, starts: np.ndarray) -> tuple:
+    """Inputs ``ids[s : s+context]`` and targets ``ids[s+1 : s+context+1]`` for each start."""
+    idx = starts[:, None] + np.arange(context)[None, :]
+    return ids[idx], ids[idx + 1]
+
+
+def perplexity(model, ids: np.ndarray, context: int, batch_size: int = 64) -> float:
+    """exp(mean cross-entropy per predicted character) over non-overlapping windows."""
+    import nn
+
+    starts = np.arange(0, len(ids) - context - 1, context)
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    total, count = 0.0, 0
+    was = model.training
+    model.eval()
+    try:
+        for i in range(0, len(starts), batch_size):
+            x, y = lm_windows(ids, context, starts[i:i + batch_size])
+            total += loss_fn(model(x), y)
+            count += y.size
+    finally:
+        model.train(was)
+    return math.exp(total / count)
+
+
+def train_language_model(args: argparse.Namespace, corpus) -> dict:
+    """Train the causal LM on a 90/10 split of the corpus; returns its test metrics."""
+    import nn
+    import optim
+
+    ids, vocab_size, decode = corpus
+    cut = int(0.9 * len(ids))
+    train_ids, test_ids = ids[:cut], ids[cut:]
+    c = LM["context"]
+    model = nn.models.transformer_language_model(
+        vocab_size, d_model=LM["d_model"], nhead=LM["nhead"], num_layers=LM["num_layers"],
+        dim_feedforward=LM["dim_feedforward"], dropout=LM["dropout"], max_len=c,
+        rng=args.seed)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = optim.Adam(model.parameters(), lr=LM["lr"])
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=LM["steps"])
+    info(args, f"training causal transformer LM ({model.num_parameters():,} parameters) on "
+               f"{len(train_ids):,} characters (vocabulary {vocab_size}), context {c}, "
+               f"{LM['steps']} steps of {LM['batch_size']}")
+    gen = np.random.default_rng(args.seed)
+    start = time.perf_counter()
+    model.train()
+    for step in range(1, LM["steps"] + 1):
+        x, y = lm_windows(train_ids, c, gen.integers(0, len(train_ids) - c - 1,
+                                                     LM["batch_size"]))
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        model.backward(loss_fn.backward())
+        opt.step()
+        sched.step()
+        if args.verbose and (step % 100 == 0 or step == LM["steps"]):
+            info(args, f"  step {step}/{LM['steps']}  train loss {loss:.3f}  "
+                       f"({time.perf_counter() - start:.1f} s)")
+    seconds = time.perf_counter() - start
+    ppl = perplexity(model, test_ids, c)
+    sample = decode(model.generate(ids[:c // 2], 80, temperature=0.8, rng=args.seed))
+    info(args, f"sample: {sample!r}")
+    return {"lm_perplexity": ppl, "lm_seconds": seconds}
+
+
+def run(args: argparse.Namespace) -> dict:
+    model, history, metrics, seconds = train_classifier(args)
+    corpus = load_corpus()
+    if corpus is None:
+        info(args, "no bundled text corpus: the language model part is skipped")
+    else:
+        lm = train_language_model(args, corpus)
+        metrics["lm_perplexity"] = lm["lm_perplexity"]
+        seconds += lm["lm_seconds"]
+    return finish(args, model, history, metrics, seconds)
