@@ -1,0 +1,244 @@
+"""MaxPool2d and AvgPool2d: property-based gradient checks (max-pool inputs kept away from
+ties by construction), ties sending the gradient to exactly one element, overlapping
+windows accumulating, shapes against the closed form, values by hand and against PyTorch.
+
+Derivations: docs/math/conv.md.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from strategies import arrays, seeds
+
+import nn
+
+F64 = np.float64
+F32 = np.float32
+
+
+@st.composite
+def pool_configs(draw, max_side=7):
+    """(N, C, H, W, kernel, stride, padding): overlapping windows (stride < kernel), gaps
+    (stride > kernel), padding up to half the kernel, non-square everything, a batch of
+    one; the padded input always holds at least one window."""
+    kernel = (draw(st.integers(1, 3), label="kh"), draw(st.integers(1, 3), label="kw"))
+    stride = (draw(st.integers(1, 3), label="sh"), draw(st.integers(1, 3), label="sw"))
+    padding = tuple(draw(st.integers(0, k // 2), label="p") for k in kernel)
+    sides = [draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + max_side - 1),
+                  label="side") for k, p in zip(kernel, padding)]
+    N = draw(st.integers(1, 2), label="N")
+    C = draw(st.integers(1, 3), label="C")
+    return N, C, sides[0], sides[1], kernel, stride, padding
+
+
+def distinct(values: np.ndarray, spacing: float = 0.05) -> np.ndarray:
+    """Same order as ``values`` (ties broken by position), but every entry distinct and at
+    least ``spacing`` from every other: no window can hold a tie, and a finite-difference
+    step of 1e-6 never changes which entry is the maximum."""
+    ranks = np.argsort(np.argsort(values.ravel(), kind="stable"), kind="stable")
+    return ((ranks - ranks.size / 2) * spacing).reshape(values.shape)
+
+
+def torch_pool(torch, layer):
+    cls = torch.nn.MaxPool2d if isinstance(layer, nn.MaxPool2d) else torch.nn.AvgPool2d
+    return cls(layer.kernel_size, layer.stride, layer.padding)
+
+
+def channels_last(x):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+# ---------------------------------------------------------------------- gradient checks
+@given(data=st.data())
+def test_maxpool_gradcheck_without_ties(data):
+    N, C, H, W, k, s, p = data.draw(pool_configs(), label="config")
+    x = distinct(data.draw(arrays((N, C, H, W)), label="values"))
+    if data.draw(st.booleans(), label="channels_last"):
+        x = channels_last(x)
+    report = nn.assert_gradcheck(nn.MaxPool2d(k, s, p), x, seed=data.draw(seeds, label="seed"))
+    assert report["input"].kinks == 0
+
+
+@given(data=st.data())
+def test_avgpool_gradcheck(data):
+    N, C, H, W, k, s, p = data.draw(pool_configs(), label="config")
+    x = data.draw(arrays((N, C, H, W)), label="x")
+    if data.draw(st.booleans(), label="channels_last"):
+        x = channels_last(x)
+    nn.assert_gradcheck(nn.AvgPool2d(k, s, p), x, seed=data.draw(seeds, label="seed"))
+
+
+# ---------------------------------------------------------------------- shapes
+@given(cfg=pool_configs(max_side=12))
+def test_output_shapes_match_the_closed_form(cfg):
+    N, C, H, W, k, s, p = cfg
+    expected = (N, C, (H + 2 * p[0] - k[0]) // s[0] + 1, (W + 2 * p[1] - k[1]) // s[1] + 1)
+    for layer in (nn.MaxPool2d(k, s, p), nn.AvgPool2d(k, s, p)):
+        y = layer(np.zeros((N, C, H, W), F32))
+        assert y.shape == expected == layer.output_shape((N, C, H, W))
+        assert layer.backward(np.ones(expected, F32)).shape == (N, C, H, W)
+
+
+def test_stride_defaults_to_kernel_size():
+    assert nn.MaxPool2d(3).stride == (3, 3)
+    assert nn.AvgPool2d((2, 3)).stride == (2, 3)
+    assert nn.MaxPool2d(3, 1).stride == (1, 1)
+
+
+# ---------------------------------------------------------------------- ties
+@pytest.mark.parametrize("k,s,p", [(2, 2, 0), (2, 1, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 1))])
+def test_ties_send_each_windows_gradient_to_exactly_one_element(k, s, p):
+    """A blank image: every window is a tie. An equality mask would give every element of
+    the window the gradient; the recorded arg-max gives it to the first one, as PyTorch."""
+    layer = nn.MaxPool2d(k, s, p)
+    x = np.zeros((1, 1, 6, 7), F64)
+    y = layer(x)
+    g = np.random.default_rng(0).uniform(1.0, 2.0, y.shape)
+    dx = layer.backward(g)
+    np.testing.assert_allclose(dx.sum(), g.sum(), rtol=1e-14)   # nothing lost or duplicated
+    if (k, s) == (2, 2):
+        expected = np.zeros((6, 7))
+        expected[0:6:2, 0:6:2] = g[0, 0]                  # the top-left of each window
+        np.testing.assert_array_equal(dx[0, 0], expected)
+    torch = pytest.importorskip("torch")
+    xt = torch.zeros((1, 1, 6, 7), dtype=torch.float64, requires_grad=True)
+    torch_pool(torch, layer)(xt).backward(torch.from_numpy(g))
+    np.testing.assert_array_equal(dx, xt.grad.numpy())
+
+
+def test_ties_at_equal_nonzero_values_in_the_middle_of_a_window():
+    layer = nn.MaxPool2d(2)
+    x = np.array([[[[1.0, 3.0], [3.0, 3.0]]]])
+    layer(x)
+    dx = layer.backward(np.array([[[[5.0]]]]))
+    np.testing.assert_array_equal(dx, [[[[0.0, 5.0], [0.0, 0.0]]]])
+
+
+# ---------------------------------------------------------------------- values by hand
+def test_maxpool_overlapping_windows_accumulate():
+    """The centre of a 3x3 input is the maximum of all four 2x2 windows (stride 1): its
+    gradient is the sum of the four upstream values; writing instead of adding would keep
+    only one of them."""
+    x = np.array([[[[1.0, 2.0, 1.0], [2.0, 9.0, 2.0], [1.0, 2.0, 1.0]]]])
+    layer = nn.MaxPool2d(2, stride=1)
+    np.testing.assert_array_equal(layer(x), np.full((1, 1, 2, 2), 9.0))
+    g = np.array([[[[1.0, 2.0], [3.0, 4.0]]]])
+    dx = layer.backward(g)
+    expected = np.zeros((1, 1, 3, 3))
+    expected[0, 0, 1, 1] = 10.0
+    np.testing.assert_array_equal(dx, expected)
+
+
+def test_maxpool_values_by_hand_with_padding():
+    x = np.arange(16, dtype=F64).reshape(1, 1, 4, 4) - 20      # all negative
+    layer = nn.MaxPool2d(3, stride=2, padding=1)
+    y = layer(x)
+    # padding is -inf, never zero: the corner window's maximum is x[1, 1] = 5 - 20
+    np.testing.assert_array_equal(y[0, 0], [[5 - 20, 7 - 20], [13 - 20, 15 - 20]])
+
+
+def test_avgpool_values_by_hand_count_include_pad():
+    x = np.arange(16, dtype=F64).reshape(1, 1, 4, 4)
+    y = nn.AvgPool2d(2)(x)
+    np.testing.assert_array_equal(y[0, 0], [[2.5, 4.5], [10.5, 12.5]])
+    layer = nn.AvgPool2d(3, stride=2, padding=1)
+    y = layer(x)
+    # the corner window holds x[0:2, 0:2] = 0, 1, 4, 5 and five zeros of padding: / 9
+    assert y[0, 0, 0, 0] == pytest.approx(10 / 9, rel=1e-15)
+    dx = layer.backward(np.ones_like(y))
+    # x[1, 1] lies in all four windows; x[0, 0] only in the first
+    assert dx[0, 0, 1, 1] == pytest.approx(4 / 9) and dx[0, 0, 0, 0] == pytest.approx(1 / 9)
+
+
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+@pytest.mark.parametrize("k,s,p,layout", [
+    (2, None, 0, "nchw"), (3, 2, 1, "nchw"), (3, 1, 1, "nhwc"), ((2, 3), (3, 1), (1, 1), "nchw"),
+    ((3, 2), (1, 4), (0, 1), "nhwc"), (1, 2, 0, "nchw"),
+])
+def test_matches_torch(cls, k, s, p, layout):
+    torch = pytest.importorskip("torch")
+    layer = cls(k, s, p)
+    x = np.random.default_rng(1).standard_normal((2, 3, 9, 8))
+    x_in = channels_last(x) if layout == "nhwc" else x
+    y = layer(x_in)
+    g = np.random.default_rng(2).standard_normal(y.shape)
+    dx = layer.backward(g)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = torch_pool(torch, layer)(xt)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+def test_large_kernels_use_a_wider_argmax_index():
+    """More than 256 offsets per window: the arg-max no longer fits in uint8."""
+    x = np.random.default_rng(0).standard_normal((1, 2, 17, 18))
+    layer = nn.MaxPool2d(17)
+    y = layer(x)
+    np.testing.assert_array_equal(y[:, :, 0, 0], x[:, :, :, :17].max(axis=(2, 3)))
+    dx = layer.backward(np.ones_like(y))
+    for c in range(2):
+        i, j = np.unravel_index(np.argmax(x[0, c, :, :17]), (17, 17))
+        assert dx[0, c, i, j] == 1.0 and dx[0, c].sum() == 1.0
+
+
+# ---------------------------------------------------------------------- dtype, layout, contract
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+@pytest.mark.parametrize("dtype", [F32, F64])
+def test_dtype_kept_and_arguments_untouched(cls, dtype):
+    layer = cls(2, 1, 1)
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(dtype)
+    x0 = x.copy()
+    y = layer(x)
+    g = np.ones(y.shape, dtype)
+    dx = layer.backward(g)
+    assert y.dtype == dx.dtype == dtype
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(g, np.ones(y.shape, dtype))
+
+
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+def test_layouts_give_identical_results_and_keep_the_input_layout(cls):
+    x = np.random.default_rng(0).standard_normal((2, 4, 6, 6))
+    g = np.random.default_rng(1).standard_normal((2, 4, 3, 3))
+    a, b = cls(2), cls(2)
+    ya, yb = a(x), b(channels_last(x))
+    np.testing.assert_array_equal(ya, yb)
+    assert ya.flags.c_contiguous and yb.transpose(0, 2, 3, 1).flags.c_contiguous
+    for grad in (g, channels_last(g)):              # either layout of upstream gradient
+        np.testing.assert_array_equal(a.backward(grad), b.backward(grad))
+
+
+def test_outputs_survive_later_calls():
+    layer = nn.MaxPool2d(2, 1)
+    x1 = np.random.default_rng(0).standard_normal((1, 2, 4, 4))
+    y1 = layer(x1)
+    dx1 = layer.backward(np.ones_like(y1))
+    y1c, dx1c = y1.copy(), dx1.copy()
+    layer(-x1)
+    layer.backward(np.full_like(y1, 3.0))
+    np.testing.assert_array_equal(y1, y1c)
+    np.testing.assert_array_equal(dx1, dx1c)
+
+
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+def test_errors_name_the_layer_and_shapes(cls):
+    name = cls.__name__
+    with pytest.raises(ValueError, match=rf"{name}\(kernel_size=\(5, 5\).*kernel 5x5 is larger "
+                                         r"than the padded input 4x6.*\(1, 1, 2, 4\)"):
+        cls(5, padding=1)(np.zeros((1, 1, 2, 4), F32))
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\).*\(2, 3\)"):
+        cls(2)(np.zeros((2, 3), F32))
+    with pytest.raises(ValueError, match="at most half"):
+        cls(2, padding=2)
+    with pytest.raises(ValueError, match="stride"):
+        cls(2, stride=0)
+    with pytest.raises(RuntimeError, match="before forward"):
+        cls(2).backward(np.zeros((1, 1, 1, 1), F32))
+    layer = cls(2)
+    layer(np.zeros((1, 1, 4, 4), F32))
+    with pytest.raises(ValueError, match=r"gradient of shape \(1, 1, 2, 2\)"):
+        layer.backward(np.zeros((1, 1, 3, 3), F32))
