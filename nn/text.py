@@ -25,7 +25,7 @@ from ._config import get_rng
 
 __all__ = ["char_tokenize", "word_tokenize", "detokenize_words", "CharTokenizer",
            "WordTokenizer", "Vocabulary", "pad_sequences", "padding_mask", "next_token_pairs",
-           "shifted_pairs", "random_windows", "PAD", "UNK"]
+           "shifted_pairs", "random_windows", "unigram_perplexity", "PAD", "UNK"]
 
 PAD = "<pad>"
 UNK = "<unk>"
@@ -326,3 +326,21 @@ def random_windows(ids: Sequence[int], seq_len: int, count: int,
     idx = starts[:, None] + np.arange(seq_len)
     return ids[idx], ids[idx + 1]
 
+
+
+def unigram_perplexity(train_ids: Sequence[int], eval_ids: Sequence[int],
+                       vocab_size: int, smoothing: float = 1.0) -> float:
+    """Perplexity of the unigram baseline: every token predicted by its training frequency.
+
+    p(v) = (count_train(v) + smoothing) / (len(train) + smoothing * vocab_size) (add-one by
+    default, so unseen tokens keep a finite cost); the result is exp(-mean log p(token))
+    over ``eval_ids``. A language model has learned something beyond token frequencies only
+    when its perplexity is well below this.
+    """
+    train = np.asarray(train_ids, dtype=np.int64).reshape(-1)
+    ev = np.asarray(eval_ids, dtype=np.int64).reshape(-1)
+    if ev.size == 0:
+        raise ValueError("unigram_perplexity: eval_ids is empty")
+    counts = np.bincount(train, minlength=vocab_size).astype(np.float64) + smoothing
+    log_p = np.log(counts) - np.log(counts.sum())
+    return float(np.exp(-log_p[ev].mean()))

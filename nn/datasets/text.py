@@ -198,8 +198,7 @@ _CLOSERS = ["from start to finish", "for most of its length", "by the end", "in 
             "on the big screen", "for a sunday afternoon"]
 
 
-def _sentiment_clause(rng: np.random.Generator, positive: bool, negation_rate: float) -> str:
-    negate = bool(rng.random() < negation_rate)
+def _sentiment_clause(rng: np.random.Generator, positive: bool, negate: bool) -> str:
     word_positive = positive != negate      # a negated negative word reads positive
     words = [_SUBJECTS[rng.integers(len(_SUBJECTS))], _COPULAS[rng.integers(len(_COPULAS))]]
     if negate:
@@ -216,8 +215,9 @@ def make_sentiment(n_samples: int = 2000, negation_rate: float = 0.35, rng=None
     """Two-class generated reviews: ``(texts, labels)``, label 1 positive, 0 negative.
 
     Each review has one or two clauses ``subject copula [negator] [intensifier] adjective``
-    (joined by ``and``, both with the same sentiment) with optional opener and closer
-    phrases that carry no sentiment. The label is the adjective's polarity, flipped when a
+    (joined by ``and``; both clauses share the sentiment and are both negated or both not,
+    so the words present decide the label whatever their order) with optional opener and
+    closer phrases that carry no sentiment. The label is the adjective's polarity, flipped when a
     negator (``not``, ``never``, ``hardly``) precedes it, so the label is decided by word
     choice, including the interaction of two words: ``not dull`` is positive, ``dull``
     negative. A model that only counts positive and negative adjectives is right about
@@ -232,12 +232,13 @@ def make_sentiment(n_samples: int = 2000, negation_rate: float = 0.35, rng=None
     texts, labels = [], []
     for _ in range(int(n_samples)):
         positive = bool(gen.random() < 0.5)
+        negate = bool(gen.random() < negation_rate)
         parts = []
         if gen.random() < 0.35:
             parts.append(_OPENERS[gen.integers(len(_OPENERS))])
-        parts.append(_sentiment_clause(gen, positive, negation_rate))
+        parts.append(_sentiment_clause(gen, positive, negate))
         if gen.random() < 0.35:
-            parts += ["and", _sentiment_clause(gen, positive, negation_rate)]
+            parts += ["and", _sentiment_clause(gen, positive, negate)]
         if gen.random() < 0.3:
             parts.append(_CLOSERS[gen.integers(len(_CLOSERS))])
         parts.append("." if gen.random() < 0.8 else "!")
