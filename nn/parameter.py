@@ -87,6 +87,24 @@ class Parameter:
             return self._grad, True
         return self._grad, False
 
+    # -- what layers call to add their contribution (each honours the overwrite flag) --
+    def add_grad(self, value: np.ndarray) -> None:
+        """``grad += value`` (a copy into the array right after ``zero_grad``)."""
+        buf, overwrite = self.grad_buffer()
+        if overwrite:
+            np.copyto(buf, value)
+        else:
+            buf += value
+
+    def add_grad_matmul(self, a: np.ndarray, b: np.ndarray) -> None:
+        """``grad += a @ b``, the product written straight into the array after ``zero_grad``
+        (no temporary, no extra pass)."""
+        buf, overwrite = self.grad_buffer()
+        if overwrite:
+            np.matmul(a, b, out=buf)
+        else:
+            buf += a @ b
+
     @property
     def shape(self) -> tuple[int, ...]:
         return self.data.shape

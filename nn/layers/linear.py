@@ -68,20 +68,11 @@ class Linear(Layer):
             grad_y = check_grad(self, grad_y, out_shape, W.dtype)
         G = grad_y.reshape(-1, self.out_features)
         if self.weight.requires_grad:
-            # dW += X^T G  (written directly when the gradient was just zeroed)
-            dW, overwrite = self.weight.grad_buffer()
-            X = x.reshape(-1, self.in_features)
-            if overwrite:
-                np.matmul(X.T, G, out=dW)
-            else:
-                dW += X.T @ G
+            # dW += X^T G
+            self.weight.add_grad_matmul(x.reshape(-1, self.in_features).T, G)
         if self.bias is not None and self.bias.requires_grad:
-            # db += sum over rows of G
-            db, overwrite = self.bias.grad_buffer()
-            if overwrite:
-                F.sum_axis0(G, out=db)
-            else:
-                db += F.sum_axis0(G)
+            # db += 1^T G  (the column sums of G, as a BLAS gemv)
+            self.bias.add_grad_matmul(F.ones(G.shape[0], G.dtype), G)
         if not self.input_grad:
             return None
         # dx = G W^T
