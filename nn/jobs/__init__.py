@@ -13,6 +13,8 @@ from types import ModuleType
 
 JOBS: dict[str, str] = {
     "mlp": "nn.jobs.mlp",
+    "lstm-lm": "nn.jobs.lstm_lm",
+    "text-clf": "nn.jobs.text_clf",
     "cnn": "nn.jobs.cnn",
     "transformer": "nn.jobs.transformer",
 }
