@@ -16,12 +16,18 @@ from . import functional as F
 _REDUCTIONS = ("mean", "sum")
 
 
+def _is_real(value) -> bool:
+    """A real number (not a bool, not a string)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer,
+                                                                np.floating))
+
+
 class Loss:
     """Base class. Subclasses implement ``_forward(input, target) -> (total, count, cache)``
     and ``_grad(cache) -> d(total)/d(input)``; this class applies the reduction."""
 
     def __init__(self, reduction: str = "mean"):
-        if reduction not in _REDUCTIONS:
+        if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
             raise ValueError(
                 f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
             )
@@ -126,10 +132,14 @@ class CrossEntropyLoss(Loss):
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0,
                  ignore_index: int | None = None):
         super().__init__(reduction)
-        if not 0.0 <= float(label_smoothing) <= 1.0:
+        if not _is_real(label_smoothing) or not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(
                 f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}"
             )
+        if ignore_index is not None and (isinstance(ignore_index, bool) or
+                                         not isinstance(ignore_index, (int, np.integer))):
+            raise TypeError(f"CrossEntropyLoss: ignore_index must be an int or None, got "
+                            f"{ignore_index!r}")
         self.label_smoothing = float(label_smoothing)
         self.ignore_index = None if ignore_index is None else int(ignore_index)
 
@@ -257,7 +267,13 @@ class BCEWithLogitsLoss(Loss):
 
     def __init__(self, reduction: str = "mean", pos_weight=None):
         super().__init__(reduction)
-        self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=float)
+        if pos_weight is not None:
+            w = np.asarray(pos_weight)
+            if w.dtype.kind not in "iuf" or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"BCEWithLogitsLoss: pos_weight must be finite non-negative "
+                                 f"numbers, got {pos_weight!r}")
+            pos_weight = w.astype(float)
+        self.pos_weight = pos_weight
 
     def _forward(self, x, target):
         t = self._float_target(x, target)
@@ -290,7 +306,7 @@ class HingeLoss(Loss):
 
     def __init__(self, reduction: str = "mean", margin: float = 1.0):
         super().__init__(reduction)
-        if not np.isfinite(margin) or margin < 0:
+        if not _is_real(margin) or not np.isfinite(margin) or margin < 0:
             raise ValueError(f"HingeLoss: margin must be finite and >= 0, got {margin!r}")
         self.margin = float(margin)
 

@@ -670,6 +670,11 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
         raise TypeError(f"fit: checkpoint must be a path, got {type(checkpoint).__name__}")
     if checkpoint_every is not None:
         checkpoint_every = _check_positive_int(fn, "checkpoint_every", checkpoint_every)
+    if callbacks is None:
+        callbacks = ()
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"fit: callbacks must be a list of nn.Callback, got "
+                        f"{type(callbacks).__name__}")
     callbacks = list(callbacks)
     for cb in callbacks:
         missing = [m for m in ("on_train_begin", "on_epoch_begin", "on_batch_end",

@@ -205,6 +205,9 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1):
+        if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+            raise TypeError(f"MultiStepLR: milestones must be an iterable of ints, got "
+                            f"{milestones!r}")
         self.milestones = Counter(_integer(self, "milestones", m, low=0) for m in milestones)
         self.gamma = _number(self, "gamma", gamma, low=0.0, low_open=True)
         super().__init__(optimizer, last_epoch)
@@ -408,6 +411,12 @@ class SequentialLR(LRScheduler):
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
                  milestones: Sequence[int], last_epoch: int = -1):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"SequentialLR: expected an optim.Optimizer, got "
+                            f"{type(optimizer).__name__}")
+        for name, value in (("schedulers", schedulers), ("milestones", milestones)):
+            if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+                raise TypeError(f"SequentialLR: {name} must be a list, got {value!r}")
         schedulers = list(schedulers)
         if not schedulers:
             raise ValueError("SequentialLR: expects at least one scheduler")

@@ -34,7 +34,9 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._cache = (None, x.shape, x.dtype)
             return x.copy()
-        keep = self.rng.random(x.shape, dtype=x.dtype) >= self.p
+        # uniform draws in the input's dtype (float32 or float64; float16 draws float32)
+        draw = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
+        keep = self.rng.random(x.shape, dtype=draw) >= self.p
         scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
         self._cache = (scale, x.shape, x.dtype)
         return np.asarray(x * scale)

@@ -92,8 +92,10 @@ class Flatten(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
+        if x.dtype.kind != "f":
+            raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
         self._cache = (x.shape, x.dtype)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (not -1: N may be 0)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         shape, dtype = self._saved()
