@@ -429,11 +429,11 @@ def main(argv=None, out=print) -> int:
         import torch
 
         out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    if args.threads is not None:
-        out(f"--threads {args.threads}: NumPy's OpenBLAS and torch limited to {args.threads}")
         torch_cases = [TorchCase] + ([] if args.no_torch_cell else [TorchCellCase])
     else:
         out("torch: not available (or --no-torch): columns skipped")
+    if args.threads is not None:
+        out(f"--threads {args.threads}: NumPy's OpenBLAS and torch limited to {args.threads}")
     ok = check_same_math(initial_weights(args.seed), make_batches(args.seed), torch_cases,
                          out=out)
     out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "
