@@ -5,7 +5,8 @@ keyword arguments), and checks it: first on one fixed case, printing the gradche
 (PASS/FAIL per tensor, worst index, analytic and numeric values there), then on generated
 cases (hypothesis, derandomized: the same cases on every run). Exit status 0 when every
 check passes, 1 otherwise. A file with ``EXERCISE = "name"`` takes that exercise's input
-shape, arguments and extra checks (nn/testing/exercises.py); options override them.
+shape, arguments, input nudge and extra checks (nn/testing/exercises.py); options override
+the shape and the arguments.
 """
 
 from __future__ import annotations
@@ -173,12 +174,15 @@ def run(ns: argparse.Namespace, out=print) -> int:
             else:
                 factory = _factory(obj, args)
                 bi = ex.batch_independent if ex else False
+                nudge = ex.nudge if ex else None  # e.g. distinct values: no ties in a max
                 x = np.random.default_rng(ns.seed).standard_normal(shape)
+                if nudge is not None:
+                    x = nudge(x)
                 first = properties.check_layer_case(factory, x, ns.seed, batch_independent=bi,
                                                     extra_checks=extra)
                 out(str(first))
                 report = properties.check_layer(factory, st.just(shape), batch_independent=bi,
-                                                extra_checks=extra, settings=gen)
+                                                nudge=nudge, extra_checks=extra, settings=gen)
     except properties.PropertyFailure as exc:
         out(str(exc))
         notes = getattr(exc, "__notes__", [])

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import special
 
 from .properties import PropertyFailure, _close, _worst
+from .strategies import distinct
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Exercise:
     reference: str | None = None  # for optimizers: "optim.Adam"
     extra_checks: tuple[Callable, ...] = ()
     batch_independent: bool = False
+    nudge: Callable[[np.ndarray], np.ndarray] | None = None  # applied to every input x
 
 
 def _forward_equals(formula: Callable[[Callable, np.ndarray], np.ndarray], what: str):
@@ -98,6 +100,58 @@ def _cross_entropy_value(loss, x, target):
                               f"target 2 must give 2000, got {value!r}")
 
 
+def _copied(reference, layer, names: tuple[str, ...]):
+    """``reference`` (a library layer, float64) with the values of ``layer``'s parameters."""
+    for name in names:
+        getattr(reference, name).data[...] = getattr(layer, name).data
+    return reference
+
+
+def _conv2d_library(layer, x):
+    """nn.Conv2d with the layer's arguments and weights."""
+    from ..layers import Conv2d
+
+    O, C = layer.weight.data.shape[:2]
+    ref = Conv2d(C, O, layer.kernel_size, layer.stride, layer.padding, dtype=np.float64)
+    return _copied(ref, layer, ("weight", "bias")).forward(x)
+
+
+def _maxpool2d_library(layer, x):
+    """nn.MaxPool2d with the layer's arguments."""
+    from ..layers import MaxPool2d
+
+    return MaxPool2d(layer.kernel_size, layer.stride, layer.padding).forward(x)
+
+
+def _batchnorm_library(layer, x):
+    """nn.BatchNorm1d in train mode with the layer's eps, gamma and beta."""
+    from ..layers import BatchNorm1d
+
+    ref = BatchNorm1d(layer.weight.data.shape[0], eps=layer.eps, dtype=np.float64)
+    return _copied(ref, layer, ("weight", "bias")).train().forward(x)
+
+
+def _lstm_library(layer, x, state: tuple[str, str]):
+    """nn.LSTM with the layer's weights, run on x (N, T, I) from the layer's state
+    Parameters named ``state``; returns (outputs (N, T, H), final cell state)."""
+    from ..layers import LSTM
+
+    I, G = layer.weight_ih.data.shape
+    ref = _copied(LSTM(I, G // 4, dtype=np.float64), layer, ("weight_ih", "weight_hh", "bias"))
+    h0, c0 = (getattr(layer, name).data.copy() for name in state)
+    y = ref.forward(x, state=(h0, c0))
+    return y, ref.state[1]
+
+
+def _lstm_cell_library(layer, x):
+    y, c = _lstm_library(layer, x[:, None, :], ("h_prev", "c_prev"))
+    return np.concatenate([y[:, 0], c], axis=1)
+
+
+def _lstm_sequence_library(layer, x):
+    return _lstm_library(layer, x, ("h0", "c0"))[0]
+
+
 EXERCISES: dict[str, Exercise] = {
     "linear": Exercise(
         "linear", "layer", input_shape=(4, 3), args={"in_features": 3, "out_features": 2},
@@ -123,4 +177,32 @@ EXERCISES: dict[str, Exercise] = {
         extra_checks=(_dropout_forward,), batch_independent=True),
     "adam": Exercise("adam", "optimizer", reference="optim.Adam",
                      args={"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}),
+    # stride 2 < kernel 3: windows overlap, so dx must add where they share entries
+    "conv2d": Exercise(
+        "conv2d", "layer", input_shape=(2, 2, 5, 7),
+        args={"in_channels": 2, "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
+        extra_checks=(_forward_equals(_conv2d_library, "nn.Conv2d's output (same weights)"),),
+        batch_independent=True),
+    # overlapping windows (stride 2 < kernel 3); distinct values: one clear maximum each
+    "maxpool2d": Exercise(
+        "maxpool2d", "layer", input_shape=(2, 2, 6, 7),
+        args={"kernel_size": 3, "stride": 2, "padding": 1},
+        extra_checks=(_forward_equals(_maxpool2d_library, "nn.MaxPool2d's output"),),
+        batch_independent=True, nudge=distinct(0.05)),
+    "batchnorm": Exercise(
+        "batchnorm", "layer", input_shape=(6, 3), args={"num_features": 3},
+        extra_checks=(_forward_equals(_batchnorm_library,
+                                      "nn.BatchNorm1d's train-mode output (same gamma, beta)"),)),
+    "lstm-cell": Exercise(
+        "lstm-cell", "layer", input_shape=(3, 4),
+        args={"input_size": 4, "hidden_size": 3, "batch_size": 3},
+        extra_checks=(_forward_equals(_lstm_cell_library,
+                                      "[h | c] of nn.LSTM's step (same weights and state)"),),
+        batch_independent=True),
+    "lstm": Exercise(
+        "lstm", "layer", input_shape=(2, 4, 2),
+        args={"input_size": 2, "hidden_size": 3, "batch_size": 2},
+        extra_checks=(_forward_equals(_lstm_sequence_library,
+                                      "nn.LSTM's output (same weights and initial state)"),),
+        batch_independent=True),
 }
