@@ -458,21 +458,17 @@ class ConvTask:
 
 # ----------------------------------------------------------------------------- alternatives
 def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
-    """Time the strategies *not* chosen against the chosen ones (conv2 shapes, batch 64).
+    """Time the strategies *not* chosen against the chosen ones, on the benchmark's shapes
+    (batch 64; conv1: 1 -> 8 channels on 28x28, conv2: 8 -> 16 on 14x14, pool on 28x28x8).
 
-    im2col: NHWC window view copied once into the column matrix (chosen) vs. NCHW
-    ``sliding_window_view`` plus transpose-copy; input gradient: one GEMM per offset into a
-    padded buffer (chosen) vs. one big GEMM then nine strided adds (col2im) vs. ``np.add.at``;
-    max-pool forward/backward by offsets with the first arg-max (chosen) vs. a window copy
-    plus ``argmax`` and scatter; bias: added to the (M, O) matrix (chosen) vs. broadcast
-    over an NCHW output.
+    The first entry of each group is what ``nn`` does (through the ``nn`` layers where a
+    group times a whole layer call); the ratios are to it.
     """
     rng = np.random.default_rng(0)
     n, C, O, H = BATCH, 8, 16, 14
     x_nchw = rng.random((n, C, H, H), dtype=DTYPE)
     x_nhwc = np.ascontiguousarray(x_nchw.transpose(0, 2, 3, 1))
     w = rng.uniform(-0.3, 0.3, (O, C, 3, 3)).astype(DTYPE)
-    b = rng.uniform(-0.3, 0.3, O).astype(DTYPE)
     Wm = _gemm_layout(w)
     G = rng.standard_normal((n * H * H, O), dtype=DTYPE)
     K = 9 * C
@@ -488,6 +484,22 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
         xp_nchw[:, :, 1:H + 1, 1:H + 1] = x_nchw
         v = sliding_window_view(xp_nchw, (3, 3), axis=(2, 3))      # (n, C, H, H, 3, 3)
         np.ascontiguousarray(v.transpose(0, 2, 3, 1, 4, 5)).reshape(-1, K)
+
+    # conv1's input: one channel, 28x28
+    x1 = rng.random((n, 1, 28, 28), dtype=DTYPE)
+    xp1 = np.zeros((n, 30, 30, 1), DTYPE)
+    cols1 = np.empty((n, 28, 28, 3, 3, 1), DTYPE)
+    planes1 = np.empty((9, n, 28, 28), DTYPE)
+
+    def im2col1_planes():
+        xp1[:, 1:29, 1:29, :] = x1.transpose(0, 2, 3, 1)
+        for a in range(3):
+            for q in range(3):
+                np.copyto(planes1[3 * a + q], xp1[:, a:a + 28, q:q + 28, 0])
+
+    def im2col1_windows():
+        xp1[:, 1:29, 1:29, :] = x1.transpose(0, 2, 3, 1)
+        np.copyto(cols1, _windows(xp1, 3, (28, 28)))
 
     Wk = Wm.reshape(3, 3, C, O)
     part = np.empty((n * H * H, C), DTYPE)
@@ -507,6 +519,13 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
             for q in range(3):
                 dxp[:, a:a + H, q:q + H, :] += dcols[:, :, :, a, q, :]
 
+    def dx_cnhw():
+        dcols_t = (Wm @ G.T).reshape(3, 3, C, n, H, H)         # (K, M): one GEMM
+        dxp = np.zeros((C, n, H + 2, H + 2), DTYPE)
+        for a in range(3):
+            for q in range(3):
+                dxp[:, :, a:a + H, q:q + H] += dcols_t[a, q]
+
     ii = (np.arange(H)[:, None] + np.arange(3)[None, :])            # (H, 3) rows hit
     idx_n = np.arange(n)[:, None, None, None, None, None]
     idx_h = ii[None, :, None, :, None, None]
@@ -518,31 +537,53 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
         dxp = np.zeros((n, H + 2, H + 2, C), DTYPE)
         np.add.at(dxp, (idx_n, idx_h, idx_w, idx_c), dcols)
 
-    y_mat = np.empty((n * H * H, O), DTYPE)
-    y_nchw = np.empty((n, O, H, H), DTYPE)
+    # bias on conv1's output (M, 8): 8 values per (M, O) row
+    y1 = np.zeros((n * 28 * 28, 8), DTYPE)
+    b1 = rng.uniform(-0.3, 0.3, 8).astype(DTYPE)
+    y1_nchw = y1.reshape(n, 28, 28, 8).transpose(0, 3, 1, 2)
+
+    def bias_wide():
+        yw = y1.reshape(n, -1)
+        np.add(yw, np.tile(b1, 28 * 28), out=yw)
 
     def bias_rows():
-        y_mat.fill(0)
-        np.add(y_mat, b, out=y_mat)
+        np.add(y1, b1, out=y1)
 
     def bias_broadcast_nchw():
-        y_nchw.fill(0)
-        np.add(y_nchw, b[None, :, None, None], out=y_nchw)
+        np.add(y1_nchw, b1[None, :, None, None], out=y1_nchw)
 
-    h = np.maximum(rng.standard_normal((n, 14, 14, O), dtype=DTYPE), 0)   # ties at 0
+    # max-pool 2x2 on conv1's activations (NHWC memory), ties at 0 from the ReLU
+    h = np.maximum(rng.standard_normal((n, 28, 28, 8), dtype=DTYPE), 0)
     h_t = h.transpose(0, 3, 1, 2)
     pool = nn.MaxPool2d(2)
-    g_pool = rng.standard_normal((n, 7, 7, O), dtype=DTYPE).transpose(0, 3, 1, 2)
+    g_pool = rng.standard_normal((n, 14, 14, 8), dtype=DTYPE).transpose(0, 3, 1, 2)
     pool.forward(h_t)
+    pm = np.empty((n, 14, 14, 8), DTYPE)
+    pidx = np.empty((n, 14, 14, 8), np.uint8)
+    pmask = np.empty((n, 14, 14, 8), bool)
 
-    def pool_offsets_fwd():
+    def pool_nn_fwd():
         pool.forward(h_t)
 
-    def pool_offsets_bwd():
+    def pool_nn_bwd():
         pool.backward(g_pool)
 
+    def pool_where_fwd():
+        np.copyto(pm, h[:, 0::2, 0::2])
+        pidx.fill(0)
+        for k, (a, q) in ((1, (0, 1)), (2, (1, 0)), (3, (1, 1))):
+            v = h[:, a::2, q::2]
+            np.greater(v, pm, out=pmask)
+            np.copyto(pidx, k, where=pmask)
+            np.maximum(pm, v, out=pm)
+
+    def pool_eqmask_fwd():                     # wrong at ties, timed for reference
+        np.maximum(h[:, 0::2, 0::2], h[:, 0::2, 1::2], out=pm)
+        np.maximum(pm, h[:, 1::2, 0::2], out=pm)
+        np.maximum(pm, h[:, 1::2, 1::2], out=pm)
+
     def pool_window_fwd():
-        v = h.reshape(n, 7, 2, 7, 2, O).transpose(0, 1, 3, 5, 2, 4).reshape(n, 7, 7, O, 4)
+        v = h.reshape(n, 14, 2, 14, 2, 8).transpose(0, 1, 3, 5, 2, 4).reshape(n, 14, 14, 8, 4)
         arg = v.argmax(axis=-1)
         np.take_along_axis(v, arg[..., None], axis=-1)
         return arg
@@ -550,22 +591,42 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
     arg = pool_window_fwd()
 
     def pool_window_bwd():
-        d = np.zeros((n, 7, 7, O, 4), DTYPE)
+        d = np.zeros((n, 14, 14, 8, 4), DTYPE)
         np.put_along_axis(d, arg[..., None], g_pool.transpose(0, 2, 3, 1)[..., None], axis=-1)
-        d.reshape(n, 7, 7, O, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, 14, 14, O)
+        d.reshape(n, 14, 14, 8, 2, 2).transpose(0, 1, 4, 2, 5, 3).reshape(n, 28, 28, 8)
+
+    # work arrays: the layer's own (reused) vs allocated on every call
+    conv = nn.Conv2d(C, O, 3, padding=1, dtype=DTYPE)
+    x_cl = x_nhwc.transpose(0, 3, 1, 2)
+
+    def conv_reused():
+        conv.forward(x_cl)
+
+    def conv_fresh():
+        conv.__dict__.pop("_scratch", None)
+        conv.forward(x_cl)
 
     groups = {
-        "im2col (conv2 input)": {"NHWC view, one copy": im2col_nhwc,
-                                 "NCHW sliding_window_view + transpose": im2col_nchw},
-        "input gradient (conv2)": {"GEMM per offset -> padded": dx_per_offset,
-                                   "one GEMM + col2im adds": dx_col2im,
-                                   "one GEMM + np.add.at": dx_add_at},
-        "bias add (conv2 output)": {"(M, O) rows": bias_rows,
-                                    "NCHW broadcast": bias_broadcast_nchw},
-        "max-pool 2x2 forward": {"offsets, first arg-max": pool_offsets_fwd,
-                                 "window copy + argmax": pool_window_fwd},
-        "max-pool 2x2 backward": {"offsets": pool_offsets_bwd,
+        "im2col, conv2 (C=8)": {"NHWC window view, one copy": im2col_nhwc,
+                                "NCHW sliding_window_view + transpose": im2col_nchw},
+        "im2col, conv1 (C=1)": {"one copy per offset into X^T (K, M)": im2col1_planes,
+                                "NHWC window view, one copy": im2col1_windows},
+        "input gradient, conv2": {"GEMM per offset -> padded NHWC": dx_per_offset,
+                                  "one GEMM (K, M) + adds into CNHW": dx_cnhw,
+                                  "one GEMM (M, K) + col2im adds": dx_col2im,
+                                  "one GEMM + np.add.at": dx_add_at},
+        "bias add, conv1 output (O=8)": {"wide view, one row per image": bias_wide,
+                                         "(M, O) rows": bias_rows,
+                                         "NCHW broadcast": bias_broadcast_nchw},
+        "max-pool 2x2 forward (28x28x8)": {"nn.MaxPool2d (copy + arithmetic arg-max)":
+                                           pool_nn_fwd,
+                                           "strided offsets + np.copyto(where=)": pool_where_fwd,
+                                           "window copy + argmax": pool_window_fwd,
+                                           "max only, no arg-max (reference)": pool_eqmask_fwd},
+        "max-pool 2x2 backward": {"nn.MaxPool2d": pool_nn_bwd,
                                   "put_along_axis + transpose": pool_window_bwd},
+        "Conv2d(8, 16, 3, p1) forward": {"layer-owned work arrays": conv_reused,
+                                         "fresh arrays every call": conv_fresh},
     }
     out("\nalternatives (median ms, interquartile range; ratio to the first = chosen):")
     for title, cases in groups.items():
@@ -581,7 +642,7 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
         for k in names:
             ts = times[k]
             q = statistics.quantiles(ts, n=4)
-            out(f"    {k:<40} {1e3 * statistics.median(ts):8.3f}  "
+            out(f"    {k:<42} {1e3 * statistics.median(ts):8.3f}  "
                 f"({1e3 * q[0]:.3f}-{1e3 * q[2]:.3f})  x{statistics.median(ts) / base:.2f}")
 
 

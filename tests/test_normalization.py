@@ -383,3 +383,16 @@ def test_batchnorm_trains_a_small_network():
     model.eval()
     assert loss < 0.2
     assert np.mean(model(x).argmax(axis=1) == y) >= 0.95
+
+
+def test_input_gradient_sums_to_zero_over_each_group():
+    """Shifting a whole group leaves y unchanged, so dx is orthogonal to the all-ones
+    vector of every group (docs/math/normalization.md)."""
+    rng = np.random.default_rng(4)
+    x, g = rng.normal(3.0, 2.0, size=(5, 3, 4, 2)), rng.normal(size=(5, 3, 4, 2))
+    bn = randomise_affine(nn.BatchNorm2d(3, dtype=F64), 5)
+    bn(x)
+    np.testing.assert_allclose(bn.backward(g).sum(axis=(0, 2, 3)), 0, atol=1e-12)
+    ln = randomise_affine(nn.LayerNorm((4, 2), dtype=F64), 6)
+    ln(x)
+    np.testing.assert_allclose(ln.backward(g).sum(axis=(2, 3)), 0, atol=1e-12)
