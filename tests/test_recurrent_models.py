@@ -240,3 +240,29 @@ def test_cli_help_lists_the_text_models():
     proc = subprocess.run([sys.executable, "-m", "nn", "--help"], capture_output=True,
                           text=True, timeout=60)
     assert "lstm-lm" in proc.stdout and "text-clf" in proc.stdout
+
+
+def test_generate_subcommand_from_saved_weights(tmp_path, capsys):
+    from nn.jobs import generate as gen_cmd
+
+    vocab = lstm_lm.char_corpus()[0]
+    model = nn.models.lstm_language_model(len(vocab), 8, 16, dropout=lstm_lm.DROPOUT, rng=0)
+    path = nn.save(model, tmp_path / "lm.npz")
+    assert gen_cmd.main(["--weights", path, "--prompt", "Layer", "--length", "30",
+                         "--temperature", "0"]) == 0
+    out = capsys.readouterr().out
+    expected = nn.models.generate_text(model, vocab, "Layer", 30, temperature=0)
+    assert out == expected + "\n" and out.startswith("Layer")
+    other = nn.save(nn.Linear(2, 2), tmp_path / "other.npz")
+    with pytest.raises(SystemExit, match="does not hold lstm-lm weights"):
+        gen_cmd.main(["--weights", other])
+    with pytest.raises(SystemExit, match="no such file"):
+        gen_cmd.main(["--weights", str(tmp_path / "missing.npz")])
+
+
+def test_generate_subcommand_trains_first(capsys):
+    from nn.jobs import generate as gen_cmd
+
+    assert gen_cmd.main(["--epochs", "1", "--hidden", "16", "--length", "20",
+                         "--verbose", "0"]) == 0
+    assert capsys.readouterr().out.startswith(lstm_lm.PROMPT)

@@ -95,7 +95,9 @@ def _numpy_openblas():
     return None
 
 
-def run(args: argparse.Namespace) -> dict:
+def train_model(args: argparse.Namespace):
+    """Train the language model as ``run`` does; returns ``(model, vocab, history, seconds,
+    (train_ids, val_ids, test_ids))``. Leaves the BLAS thread count as it found it."""
     import nn
     import optim
 
@@ -106,7 +108,6 @@ def run(args: argparse.Namespace) -> dict:
     loss_fn = nn.CrossEntropyLoss()
     optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr)
     unigram_val = nn.text.unigram_perplexity(train_ids, val_ids[1:], len(vocab))
-    unigram_test = nn.text.unigram_perplexity(train_ids, test_ids[1:], len(vocab))
     info(args, f"training lstm-lm ({model.num_parameters():,} parameters) on the docs corpus: "
                f"{len(train_ids):,} / {len(val_ids):,} / {len(test_ids):,} characters "
                f"(train / validation / test), vocabulary {len(vocab)}, windows of {SEQ_LEN}, "
@@ -142,18 +143,28 @@ def run(args: argparse.Namespace) -> dict:
                 bar.close()
             elif args.verbose == 2:
                 print(f"Epoch {epoch + 1}/{args.epochs} - {line}", file=sys.stderr)
-        seconds = time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return model, vocab, history, seconds, (train_ids, val_ids, test_ids)
+
+
+def run(args: argparse.Namespace) -> dict:
+    import nn
+
+    model, vocab, history, seconds, (train_ids, val_ids, test_ids) = train_model(args)
+    with blas_threads(1):
         val_ppl = nn.models.stream_perplexity(model, val_ids, SEQ_LEN)
         test_ppl = nn.models.stream_perplexity(model, test_ids, SEQ_LEN)
         sample = nn.models.generate_text(model, vocab, PROMPT, SAMPLE_LEN,
                                          temperature=TEMPERATURE, rng=args.seed)
+    unigram_val = nn.text.unigram_perplexity(train_ids, val_ids[1:], len(vocab))
+    unigram_test = nn.text.unigram_perplexity(train_ids, test_ids[1:], len(vocab))
     print(f"validation perplexity {val_ppl:.2f} (unigram baseline {unigram_val:.2f}); "
           f"test perplexity {test_ppl:.2f} (unigram baseline {unigram_test:.2f})")
     print(f"sample (temperature {TEMPERATURE}, prompt {PROMPT!r}):")
     print(sample)
     print("-" * 40)
     metrics = {"perplexity": test_ppl, "unigram_perplexity": unigram_test}
-    result = finish(args, model, history, metrics, seconds)
+    result = dict(finish(args, model, history, metrics, seconds))
     result.update(val_perplexity=val_ppl, unigram_val_perplexity=unigram_val, sample=sample)
     return result
 
