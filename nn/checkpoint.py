@@ -257,7 +257,7 @@ def write_checkpoint(path, model: Layer, optimizer=None, scheduler=None, epoch=N
             "state": enc.encode(scheduler.state_dict(), "scheduler")},
         "rng": enc.encode(_generator_states(gens), "rng"),
         "epoch": None if epoch is None else int(epoch),
-        "history": _history_dict(history),
+        "history": enc.encode(_history_dict(history), "history"),
         "extra": enc.encode(extra, "extra"),
     }
     if fit is not None:
@@ -321,7 +321,8 @@ def restore(path, model: Layer, optimizer=None, scheduler=None, generators=None,
     rng_plan = _check_generators(rng_states, gens, path, what) if restore_rng else []
     if "fit" in meta:
         meta = {**meta, "fit": _decode(meta["fit"], arrays, where)}
-    meta = {**meta, "extra": _decode(meta.get("extra"), arrays, where)}
+    meta = {**meta, "extra": _decode(meta.get("extra"), arrays, where),
+            "history": _decode(meta.get("history"), arrays, where)}
     apply_more = check(meta, arrays) if check is not None else None
     # ---- assign (nothing above changed any object)
     model.load_state_dict(state)

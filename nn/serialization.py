@@ -118,22 +118,21 @@ def read_npz(path: str | os.PathLike, what: str = "nn.load") -> tuple[dict, dict
     path = os.fspath(path)
     if not os.path.exists(path):
         raise CheckpointError(f"{what}: no such file {path!r}")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic.startswith(b"\x93NUMPY"):
+        raise CheckpointError(f"{what}: {path} is a single .npy array, not an .npz archive")
+    if not magic.startswith(b"PK"):
+        raise CheckpointError(f"{what}: {path} is not an .npz archive (it does not start like "
+                              "a zip file; it is never unpickled)")
     try:
-        f = np.load(path, allow_pickle=False)
-        if not isinstance(f, np.lib.npyio.NpzFile):
-            raise CheckpointError(f"{what}: {path} is a single .npy array, not an .npz archive")
-        with f:
+        with np.load(path, allow_pickle=False) as f:
             raw = {k: f[k] for k in f.files}
-    except CheckpointError:
-        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RuntimeError) as exc:
         text = str(exc)
-        if "Object arrays" in text:
+        if "pickle" in text or "Object arrays" in text:
             raise CheckpointError(f"{what}: {path} contains pickled objects (an object array); "
                                   "they are never loaded, since unpickling can run code") from exc
-        if "pickled data" in text:
-            raise CheckpointError(f"{what}: {path} is not an .npz archive (NumPy would have to "
-                                  "unpickle it, which can run code; never done)") from exc
         raise CheckpointError(f"{what}: {path} is not a readable .npz file (truncated or "
                               f"corrupt: {type(exc).__name__}: {exc})") from exc
     if FORMAT_KEY not in raw:

@@ -570,10 +570,12 @@ def _fit_resume(path, model, optimizer, callbacks, gen, n, batch_size, shuffle, 
             raise CheckpointError(f"{what}: {path} has no valid sample order for epoch "
                                   f"{f['epoch']}")
         saved_cbs = f.get("callbacks", [])
-        if len(saved_cbs) != len(callbacks):
-            raise CheckpointError(f"{what}: {path} holds {len(saved_cbs)} callbacks' state, "
-                                  f"this call has {len(callbacks)} callbacks")
-        for i, (cb, saved) in enumerate(zip(callbacks, saved_cbs)):
+        stateful = [cb for cb in callbacks if cb.state_dict() is not None]
+        if [c["class"] for c in saved_cbs] != [type(cb).__name__ for cb in stateful]:
+            raise CheckpointError(f"{what}: {path} holds the state of the callbacks "
+                                  f"{[c['class'] for c in saved_cbs]}, this call has the "
+                                  f"stateful callbacks {[type(cb).__name__ for cb in stateful]}")
+        for i, (cb, saved) in enumerate(zip(stateful, saved_cbs)):
             if saved["class"] != type(cb).__name__:
                 raise CheckpointError(f"{what}: {path}: callback {i} was a {saved['class']}, "
                                       f"now a {type(cb).__name__}")
@@ -586,9 +588,8 @@ def _fit_resume(path, model, optimizer, callbacks, gen, n, batch_size, shuffle, 
             raise CheckpointError(f"{what}: {path}: malformed history ({exc!r})") from exc
 
         def apply():
-            for cb, saved in zip(callbacks, saved_cbs):
-                if saved["state"] is not None:
-                    cb.load_state_dict(saved["state"])
+            for cb, saved in zip(stateful, saved_cbs):
+                cb.load_state_dict(saved["state"])
             if saved_history is not None:
                 history.history, history.epoch = saved_history.history, saved_history.epoch
             trainer.stop_training = bool(f.get("stopped", False))
@@ -710,8 +711,8 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
                  "metric_state": state.snapshot() if mid else None,
                  "stopped": bool(trainer.stop_training),
                  "skipped": [list(b) for b in trainer.skipped_batches],
-                 "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()}
-                               for cb in callbacks]})
+                 "callbacks": [{"class": type(cb).__name__, "state": st} for cb in callbacks
+                               if (st := cb.state_dict()) is not None]})
 
     try:
         for cb in callbacks:
