@@ -1,5 +1,6 @@
 """nn.text (tokenisers, Vocabulary, padding, language-modelling pairs) and the text datasets."""
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -180,3 +181,14 @@ def test_sentiment_labels_follow_word_choice_and_negation():
             assert ((adjective[0] in pos) != flipped) == bool(label), t
     with pytest.raises(ValueError, match="negation_rate"):
         nn.datasets.make_sentiment(10, negation_rate=2)
+
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "text.md"
+DOC_BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
+
+
+@pytest.mark.usefixtures("allow_underflow")
+@pytest.mark.parametrize("index", range(len(DOC_BLOCKS)))
+def test_docs_text_examples_run(index, capsys):
+    exec(compile(DOC_BLOCKS[index], f"docs/text.md block {index}", "exec"), {})
+    assert capsys.readouterr().out.strip()
