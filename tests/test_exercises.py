@@ -15,6 +15,7 @@ from nn.testing import cli, exercises
 ROOT = Path(__file__).resolve().parents[1]
 SKELETONS = ROOT / "docs" / "exercises"
 WRONG = Path(__file__).parent / "exercises" / "wrong_solutions.py"
+WRONG_CONV_RNN = Path(__file__).parent / "exercises" / "wrong_solutions_conv_rnn.py"
 LIBRARY = Path(__file__).parent / "exercises" / "library_solutions.py"
 
 
@@ -31,7 +32,8 @@ def failing_rows(output: str) -> list[str]:
 
 
 @pytest.mark.parametrize("name", ["Linear", "Sigmoid", "Tanh", "CrossEntropyLoss", "Dropout",
-                                  "Adam"])
+                                  "Adam", "Conv2d", "MaxPool2d", "BatchNorm1d", "LSTMCell",
+                                  "LSTM"])
 def test_the_library_passes_every_exercise(name):
     status, out = grade(f"{LIBRARY}:{name}")
     assert status == 0, out
@@ -62,27 +64,68 @@ WRONG_ANSWERS = [
     ("AdamSourceFormula", "step 1", []),
 ]
 
+_GATES = ["input", "weight_ih", "weight_hh", "bias"]  # every tensor the gate gradients reach
+WRONG_ANSWERS_CONV_RNN = [
+    # exercises 6-10: the skeleton's backward filled in with one mistake
+    ("ConvKernelFlipped", "[gradients]", ["input"]),
+    ("ConvOverwritesDx", "[gradients]", ["input"]),
+    ("ConvWeightIgnoresStride", "[gradients]", ["weight"]),
+    ("ConvBiasMean", "[gradients]", ["bias"]),
+    ("MaxPoolOverwrites", "[gradients]", ["input"]),
+    ("MaxPoolOffsetTransposed", "[gradients]", ["input"]),
+    ("MaxPoolWholeWindow", "[gradients]", ["input"]),
+    ("MaxPoolIgnoresStride", "[gradients]", ["input"]),
+    ("MaxPoolNotCropped", "returned a gradient of shape (2, 2, 8, 9) for an input of shape "
+                          "(2, 2, 6, 7)", []),
+    ("BatchNormNoVariancePath", "[gradients]", ["input"]),
+    ("BatchNormNoMeanPath", "[gradients]", ["input"]),
+    ("BatchNormStatisticsConstant", "[gradients]", ["input"]),
+    ("BatchNormGammaForgotten", "[gradients]", ["input"]),
+    ("BatchNormGammaGradUsesX", "[gradients]", ["weight"]),
+    ("LSTMCellForgetGateUsesNewC", "[gradients]", [*_GATES, "h_prev"]),
+    ("LSTMCellGAsSigmoid", "[gradients]", [*_GATES, "h_prev"]),
+    ("LSTMCellTanhPrimeOfC", "[gradients]", [*_GATES, "h_prev", "c_prev"]),
+    ("LSTMCellNoForgetPath", "[gradients]", ["c_prev"]),
+    ("LSTMCellIgnoresDcNext", "[gradients]", [*_GATES, "h_prev", "c_prev"]),
+    ("LSTMNoCellPathAcrossTime", "[gradients]", [*_GATES, "h0", "c0"]),
+    ("LSTMNoHiddenPathAcrossTime", "[gradients]", [*_GATES, "h0", "c0"]),
+    ("LSTMWeightHHUsesCurrentH", "[gradients]", ["weight_hh"]),
+    ("LSTMAssignsWeightGradsPerStep", "[gradients]", ["weight_ih", "weight_hh", "bias"]),
+    ("LSTMNoInitialStateGrad", "[gradients]", ["h0", "c0"]),
+]
+ALL_WRONG = [(WRONG, *w) for w in WRONG_ANSWERS] + [(WRONG_CONV_RNN, *w)
+                                                     for w in WRONG_ANSWERS_CONV_RNN]
 
-@pytest.mark.parametrize("name,message,rows", WRONG_ANSWERS, ids=[w[0] for w in WRONG_ANSWERS])
-def test_wrong_answers_fail_naming_the_wrong_tensor(name, message, rows):
-    status, out = grade(f"{WRONG}:{name}")
+
+@pytest.mark.parametrize("file,name,message,rows", ALL_WRONG, ids=[w[1] for w in ALL_WRONG])
+def test_wrong_answers_fail_naming_the_wrong_tensor(file, name, message, rows):
+    status, out = grade(f"{file}:{name}")
     assert status == 1, out
     assert "RESULT: FAIL" in out
     assert message in out, out
     assert failing_rows(out) == rows, out
 
 
-def test_every_exercise_has_at_least_three_wrong_answers():
+def _exercise_of(file: Path) -> dict:
     import importlib.util
-    from collections import Counter
 
-    spec = importlib.util.spec_from_file_location("wrong", WRONG)
+    spec = importlib.util.spec_from_file_location(f"wrong_{file.stem}", file)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    per_exercise = Counter(mod.EXERCISE[name].split("-square")[0] for name, _, _ in WRONG_ANSWERS)
-    for ex in ("linear", "sigmoid", "tanh", "softmax-cross-entropy", "dropout", "adam"):
+    return mod.EXERCISE
+
+
+def test_every_exercise_has_at_least_three_wrong_answers():
+    from collections import Counter
+
+    names = {WRONG: _exercise_of(WRONG), WRONG_CONV_RNN: _exercise_of(WRONG_CONV_RNN)}
+    per_exercise = Counter(names[file][name].split("-square")[0] for file, name, _, _ in ALL_WRONG)
+    for ex in ("linear", "sigmoid", "tanh", "softmax-cross-entropy", "dropout", "adam",
+               "conv2d", "maxpool2d", "batchnorm", "lstm-cell", "lstm"):
         need = 2 if ex in ("sigmoid", "tanh") else 3  # sigmoid and tanh: one page, 4 in all
         assert per_exercise[ex] >= need, (ex, per_exercise)
+    for file, exercise_of in names.items():  # every wrong answer in the files is tested
+        assert set(exercise_of) == {w[1] for w in ALL_WRONG if w[0] == file}
 
 
 SKELETON_CLASSES = [("linear.py", "Linear", "Linear.backward"),
@@ -91,7 +134,12 @@ SKELETON_CLASSES = [("linear.py", "Linear", "Linear.backward"),
                     ("softmax_cross_entropy.py", "SoftmaxCrossEntropy",
                      "SoftmaxCrossEntropy.backward"),
                     ("dropout.py", "Dropout", "Dropout.forward"),
-                    ("adam.py", "Adam", "Adam.step")]
+                    ("adam.py", "Adam", "Adam.step"),
+                    ("conv2d.py", "Conv2d", "Conv2d.backward"),
+                    ("maxpool2d.py", "MaxPool2d", "MaxPool2d.backward"),
+                    ("batchnorm.py", "BatchNorm", "BatchNorm.backward"),
+                    ("lstm_cell.py", "LSTMCell", "LSTMCell.backward"),
+                    ("lstm.py", "LSTM", "LSTM.backward")]
 
 
 @pytest.mark.parametrize("file,name,todo", SKELETON_CLASSES)
@@ -102,6 +150,81 @@ def test_unfilled_skeletons_fail_with_what_to_write(file, name, todo):
 
 
 # ----------------------------------------------------------------------------- filled skeletons
+def _conv2d_backward(self, grad_y):
+    xp, x_shape = self._saved()
+    N, C, H, W = x_shape
+    _, O, Ho, Wo = grad_y.shape
+    k, s, p = self.kernel_size, self.stride, self.padding
+    self.bias.grad += grad_y.sum(axis=(0, 2, 3))
+    dxp = np.zeros_like(xp)
+    for a in range(k):
+        for q in range(k):
+            rows, cols = slice(a, a + s * Ho, s), slice(q, q + s * Wo, s)
+            self.weight.grad[:, :, a, q] += np.einsum("nohw,nchw->oc", grad_y,
+                                                      xp[:, :, rows, cols])
+            dxp[:, :, rows, cols] += np.einsum("nohw,oc->nchw", grad_y,
+                                               self.weight.data[:, :, a, q])
+    return dxp[:, :, p:p + H, p:p + W]
+
+
+def _maxpool2d_backward(self, grad_y):
+    arg, (N, C, H, W) = self._saved()
+    _, _, Ho, Wo = grad_y.shape
+    k, s, p = self.kernel_size, self.stride, self.padding
+    dxp = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=grad_y.dtype)
+    for a in range(k):
+        for q in range(k):
+            dxp[:, :, a:a + s * Ho:s, q:q + s * Wo:s] += grad_y * (arg == a * k + q)
+    return dxp[:, :, p:p + H, p:p + W]
+
+
+def _batchnorm_backward(self, grad_y):
+    xhat, rstd = self._saved()
+    self.weight.grad += (grad_y * xhat).sum(axis=0)
+    self.bias.grad += grad_y.sum(axis=0)
+    return self.weight.data * rstd * (grad_y - grad_y.mean(axis=0)
+                                      - xhat * (grad_y * xhat).mean(axis=0))
+
+
+def _lstm_gates(dh, dc, c_prev, i, f, g, o, tc):
+    """dz = [di, df, dg, do] times each gate's derivative."""
+    return np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
+                           dc * i * (1 - g ** 2), dh * tc * o * (1 - o)], axis=1)
+
+
+def _lstm_cell_backward(self, grad_y):
+    x, h_prev, c_prev, i, f, g, o, tc = self._saved()
+    H = self.hidden_size
+    dh, dc_next = grad_y[:, :H], grad_y[:, H:]
+    dc = dc_next + dh * o * (1 - tc ** 2)
+    dz = _lstm_gates(dh, dc, c_prev, i, f, g, o, tc)
+    self.weight_ih.grad += x.T @ dz
+    self.weight_hh.grad += h_prev.T @ dz
+    self.bias.grad += dz.sum(axis=0)
+    self.h_prev.grad += dz @ self.weight_hh.data.T
+    self.c_prev.grad += dc * f
+    return dz @ self.weight_ih.data.T
+
+
+def _lstm_backward(self, grad_y):
+    x, steps = self._saved()
+    dx = np.zeros_like(x)
+    dh_next, dc_next = np.zeros_like(steps[0][0]), np.zeros_like(steps[0][1])
+    for t in range(x.shape[1] - 1, -1, -1):
+        h_prev, c_prev, i, f, g, o, tc = steps[t]
+        dh = grad_y[:, t] + dh_next
+        dc = dc_next + dh * o * (1 - tc ** 2)
+        dz = _lstm_gates(dh, dc, c_prev, i, f, g, o, tc)
+        self.weight_ih.grad += x[:, t].T @ dz
+        self.weight_hh.grad += h_prev.T @ dz
+        self.bias.grad += dz.sum(axis=0)
+        dx[:, t] = dz @ self.weight_ih.data.T
+        dh_next, dc_next = dz @ self.weight_hh.data.T, dc * f
+    self.h0.grad += dh_next
+    self.c0.grad += dc_next
+    return dx
+
+
 def _solved(file: str, name: str):
     """The skeleton's class with the missing method filled in correctly."""
     _, cls = cli.load_object(f"{SKELETONS / file}:{name}")
@@ -156,7 +279,12 @@ def _solved(file: str, name: str):
                "Tanh": {"backward": tanh_backward},
                "SoftmaxCrossEntropy": {"backward": ce_backward},
                "Dropout": {"forward": dropout_forward, "backward": dropout_backward},
-               "Adam": {"step": adam_step}}[name]
+               "Adam": {"step": adam_step},
+               "Conv2d": {"backward": _conv2d_backward},
+               "MaxPool2d": {"backward": _maxpool2d_backward},
+               "BatchNorm": {"backward": _batchnorm_backward},
+               "LSTMCell": {"backward": _lstm_cell_backward},
+               "LSTM": {"backward": _lstm_backward}}[name]
     return type(name, (cls,), methods)
 
 
@@ -170,13 +298,27 @@ def test_filled_skeletons_pass(file, name, todo, tmp_path, monkeypatch):
     assert status == 0, out
 
 
+PAGES = {"01-linear.md": ["linear.py:Linear"],
+         "02-sigmoid-tanh.md": ["sigmoid_tanh.py:Sigmoid"],
+         "03-softmax-cross-entropy.md": ["softmax_cross_entropy.py:SoftmaxCrossEntropy"],
+         "04-dropout.md": ["dropout.py:Dropout"], "05-adam.md": ["adam.py:Adam"],
+         "06-conv2d.md": ["conv2d.py:Conv2d"], "07-maxpool2d.md": ["maxpool2d.py:MaxPool2d"],
+         "08-batchnorm.md": ["batchnorm.py:BatchNorm"],
+         "09-lstm-cell.md": ["lstm_cell.py:LSTMCell"], "10-lstm-sequence.md": ["lstm.py:LSTM"]}
+
+
 def test_every_registered_exercise_has_a_page_and_a_skeleton():
     pages = {p.name for p in SKELETONS.glob("*.md")}
-    for page in ("01-linear.md", "02-sigmoid-tanh.md", "03-softmax-cross-entropy.md",
-                 "04-dropout.md", "05-adam.md", "README.md"):
-        assert page in pages
-    assert {"linear", "sigmoid", "tanh", "softmax-cross-entropy", "dropout",
-            "adam"} <= set(exercises.EXERCISES)
+    assert set(PAGES) | {"README.md"} == pages
+    assert {"linear", "sigmoid", "tanh", "softmax-cross-entropy", "dropout", "adam", "conv2d",
+            "maxpool2d", "batchnorm", "lstm-cell", "lstm"} <= set(exercises.EXERCISES)
+    readme = (SKELETONS / "README.md").read_text()
+    for page, targets in PAGES.items():
+        assert f"]({page})" in readme, page  # listed in the table
+        text = (SKELETONS / page).read_text()
+        for target in targets:  # the page gives the command that grades its skeleton
+            assert f"python -m nn check docs/exercises/{target}" in text, (page, target)
+            assert (SKELETONS / target.split(":")[0]).is_file()
 
 
 def test_the_command_line_grades_a_file():
