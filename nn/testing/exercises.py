@@ -112,7 +112,8 @@ def _conv2d_library(layer, x):
     from ..layers import Conv2d
 
     O, C = layer.weight.data.shape[:2]
-    ref = Conv2d(C, O, layer.kernel_size, layer.stride, layer.padding, dtype=np.float64)
+    ref = Conv2d(C, O, layer.kernel_size, layer.stride, layer.padding, rng=0,
+                 dtype=np.float64)  # rng=0: leave nn's global generator alone
     return _copied(ref, layer, ("weight", "bias")).forward(x)
 
 
@@ -137,7 +138,8 @@ def _lstm_library(layer, x, state: tuple[str, str]):
     from ..layers import LSTM
 
     I, G = layer.weight_ih.data.shape
-    ref = _copied(LSTM(I, G // 4, dtype=np.float64), layer, ("weight_ih", "weight_hh", "bias"))
+    ref = _copied(LSTM(I, G // 4, rng=0, dtype=np.float64), layer,
+                  ("weight_ih", "weight_hh", "bias"))
     h0, c0 = (getattr(layer, name).data.copy() for name in state)
     y = ref.forward(x, state=(h0, c0))
     return y, ref.state[1]

@@ -2,17 +2,21 @@
 
 Each class fills in the ``backward`` of the exercise's own skeleton (its forward is the
 given one), with one mistake a student could make; tests/test_exercises.py checks that
-the grader fails each one and names the wrong tensor.
+the grader fails each one and names the wrong tensor. Two more (``ConvTrueConvolution``,
+``LSTMCellGateOrderIGFO``) change the forward too, consistently with their backward: their
+gradients are right, and the grader's forward check against the library catches them.
 """
 
 import importlib.util
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 
 EXERCISE = {
     "ConvKernelFlipped": "conv2d", "ConvOverwritesDx": "conv2d",
     "ConvWeightIgnoresStride": "conv2d", "ConvBiasMean": "conv2d",
+    "ConvTrueConvolution": "conv2d",
     "MaxPoolOverwrites": "maxpool2d", "MaxPoolOffsetTransposed": "maxpool2d",
     "MaxPoolWholeWindow": "maxpool2d", "MaxPoolIgnoresStride": "maxpool2d",
     "MaxPoolNotCropped": "maxpool2d",
@@ -21,7 +25,7 @@ EXERCISE = {
     "BatchNormGammaGradUsesX": "batchnorm",
     "LSTMCellForgetGateUsesNewC": "lstm-cell", "LSTMCellGAsSigmoid": "lstm-cell",
     "LSTMCellTanhPrimeOfC": "lstm-cell", "LSTMCellNoForgetPath": "lstm-cell",
-    "LSTMCellIgnoresDcNext": "lstm-cell",
+    "LSTMCellIgnoresDcNext": "lstm-cell", "LSTMCellGateOrderIGFO": "lstm-cell",
     "LSTMNoCellPathAcrossTime": "lstm", "LSTMNoHiddenPathAcrossTime": "lstm",
     "LSTMWeightHHUsesCurrentH": "lstm", "LSTMAssignsWeightGradsPerStep": "lstm",
     "LSTMNoInitialStateGrad": "lstm",
@@ -53,7 +57,8 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
         for a in range(k):
             for q in range(k):
                 rows, cols = slice(a, a + s * Ho, s), slice(q, q + s * Wo, s)
-                self.weight.grad[:, :, a, q] += self.weight_grad(grad_y, xp, a, q, rows, cols)
+                ka, kq = self.kernel_index(a, q)
+                self.weight.grad[:, :, ka, kq] += self.weight_grad(grad_y, xp, a, q, rows, cols)
                 self.add_dx(dxp, rows, cols, np.einsum("nohw,oc->nchw", grad_y,
                                                        self.weight_for_dx(a, q)))
         return dxp[:, :, p:p + H, p:p + W]
@@ -63,6 +68,10 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
 
     def weight_grad(self, grad_y, xp, a, q, rows, cols):
         return np.einsum("nohw,nchw->oc", grad_y, xp[:, :, rows, cols])
+
+    def kernel_index(self, a, q):
+        """Which kernel entry multiplies the window entry (a, q)."""
+        return a, q
 
     def weight_for_dx(self, a, q):
         return self.weight.data[:, :, a, q]
@@ -92,6 +101,24 @@ class ConvWeightIgnoresStride(_Conv2d):
 class ConvBiasMean(_Conv2d):
     def bias_grad(self, grad_y):
         return grad_y.mean(axis=(0, 2, 3))  # a mean over the N*Ho*Wo outputs: too small
+
+
+class ConvTrueConvolution(_Conv2d):
+    """The textbook convolution (kernel flipped) in forward, and a backward to match."""
+
+    def kernel_index(self, a, q):
+        return self.kernel_size - 1 - a, self.kernel_size - 1 - q
+
+    def forward(self, x):
+        saved = self.weight.data
+        self.weight.data = saved[:, :, ::-1, ::-1]  # W[o, c, k-1-a, k-1-q] at offset (a, q)
+        try:
+            return super().forward(x)
+        finally:
+            self.weight.data = saved
+
+    def weight_for_dx(self, a, q):
+        return self.weight.data[:, :, self.kernel_size - 1 - a, self.kernel_size - 1 - q]
 
 
 # ----------------------------------------------------------------------------- MaxPool2d
@@ -260,6 +287,26 @@ class LSTMCellNoForgetPath(_LSTMCell):
 class LSTMCellIgnoresDcNext(_LSTMCell):
     def cell_grad(self, dh, dc_next, o, tc):
         return dh * o * (1 - tc ** 2)  # only the path through h: grad_y's c half dropped
+
+
+class LSTMCellGateOrderIGFO(_LSTMCell):
+    """The gate blocks read in another library's order [i | g | f | o], not [i | f | g | o],
+    with a backward to match."""
+
+    def forward(self, x):
+        H = self.hidden_size
+        h_prev, c_prev = self.h_prev.data, self.c_prev.data
+        z = x @ self.weight_ih.data + h_prev @ self.weight_hh.data + self.bias.data
+        i, g = expit(z[:, :H]), np.tanh(z[:, H:2 * H])
+        f, o = expit(z[:, 2 * H:3 * H]), expit(z[:, 3 * H:])
+        c = f * c_prev + i * g
+        tc = np.tanh(c)
+        self._cache = (x, h_prev, c_prev, i, f, g, o, tc)
+        return np.concatenate([o * tc, c], axis=1)
+
+    def gate_grads(self, dh, dc, c_prev, i, f, g, o, tc):
+        return np.concatenate([dc * g * i * (1 - i), dc * i * (1 - g ** 2),
+                               dc * c_prev * f * (1 - f), dh * tc * o * (1 - o)], axis=1)
 
 
 # ----------------------------------------------------------------------------- LSTM sequence
