@@ -292,7 +292,12 @@ _METRICS: dict[str, Callable] = {
 
 
 class _MetricState:
-    """Accumulates a running loss and the labels needed for the epoch's metrics."""
+    """Accumulates the running loss and what the epoch's metrics need.
+
+    Accuracy, precision, recall and F1 are all functions of the confusion matrix, so that
+    is what is kept: memory O(classes²), not O(samples), whatever the dataset size. Only
+    the AUC needs every sample's score and label; they are kept when it is asked for.
+    """
 
     def __init__(self, names: Sequence[str], loss_fn: Loss):
         for name in names:
@@ -300,8 +305,10 @@ class _MetricState:
                 raise ValueError(f"unknown metric {name!r}; available: {sorted(_METRICS)}")
         self.names, self.loss_fn = list(names), loss_fn
         self.loss_sum = self.weight = 0.0
-        self.true: list[np.ndarray] = []
-        self.pred: list[np.ndarray] = []
+        self.seen = False                      # a batch with class outputs was counted
+        self.confusion: np.ndarray | None = None
+        self.needs_scores = any(n in ("auc", "roc_auc") for n in self.names)
+        self.true: list[np.ndarray] = []       # only with an AUC metric
         self.scores: list[np.ndarray] = []
         self.classy = True
 
@@ -320,10 +327,23 @@ class _MetricState:
                           stacklevel=4)
             return
         true, pred, scores = got
-        self.true.append(true)
-        self.pred.append(pred)
-        if scores is not None:
-            self.scores.append(scores)
+        self.seen = True
+        if true.size:
+            self._add(_metrics.confusion_matrix(true, pred))
+        if self.needs_scores:
+            self.true.append(true)
+            if scores is not None:
+                self.scores.append(scores)
+
+    def _add(self, m: np.ndarray) -> None:
+        old = self.confusion
+        if old is None:
+            self.confusion = m.copy()
+            return
+        if len(m) > len(old):
+            self.confusion = np.zeros_like(m)
+            self.confusion[:len(old), :len(old)] = old
+        self.confusion[:len(m), :len(m)] += m
 
     def snapshot(self) -> dict:
         """Everything accumulated so far (for a mid-epoch checkpoint)."""
@@ -331,23 +351,43 @@ class _MetricState:
             return np.concatenate(parts) if parts else None
 
         return {"loss_sum": self.loss_sum, "weight": self.weight, "classy": self.classy,
-                "true": cat(self.true), "pred": cat(self.pred), "scores": cat(self.scores)}
+                "seen": self.seen, "confusion": self.confusion, "true": cat(self.true),
+                "scores": cat(self.scores)}
 
     def restore(self, snap: dict) -> None:
         self.loss_sum, self.weight = float(snap["loss_sum"]), float(snap["weight"])
-        self.classy = bool(snap["classy"])
-        self.true, self.pred, self.scores = ([] if snap[k] is None else [snap[k]]
-                                             for k in ("true", "pred", "scores"))
+        self.classy, self.seen = bool(snap["classy"]), bool(snap["seen"])
+        self.confusion = snap["confusion"]
+        self.true, self.scores = ([] if snap[k] is None else [snap[k]] for k in ("true", "scores"))
+
+    def _from_confusion(self, name: str) -> float:
+        """accuracy / macro precision, recall, F1 exactly as nn.metrics computes them."""
+        M = self.confusion
+        if name in ("accuracy", "acc"):
+            return float(np.trace(M)) / float(M.sum())
+        tp = np.diag(M)
+        fp, fn_ = M.sum(axis=0) - tp, M.sum(axis=1) - tp
+        present = (M.sum(axis=1) > 0) | (M.sum(axis=0) > 0)
+        num, den = {"precision": (tp, tp + fp), "recall": (tp, tp + fn_),
+                    "f1": (2 * tp, 2 * tp + fp + fn_)}[name]
+        return float(_metrics._safe_div(num, den)[present].mean())
 
     def result(self, prefix: str = "", empty: float = 0.0) -> dict[str, float]:
         logs = {f"{prefix}loss": self.loss_sum / self.weight if self.weight else empty}
-        if self.names and self.classy and self.true:
-            t, p = np.concatenate(self.true), np.concatenate(self.pred)
+        if self.names and self.classy and self.seen:
+            t = np.concatenate(self.true) if self.true else np.zeros(0, np.int64)
             s = np.concatenate(self.scores) if self.scores else None
             for name in self.names:
-                if name in ("auc", "roc_auc") and s is None:
-                    raise ValueError("the 'auc' metric needs binary outputs")
-                logs[f"{prefix}{name}"] = float(_METRICS[name](t, p, s))
+                if name in ("auc", "roc_auc"):
+                    if s is None:
+                        raise ValueError("the 'auc' metric needs binary outputs")
+                    logs[f"{prefix}{name}"] = float(_METRICS[name](t, None, s))
+                elif self.confusion is None:  # every position ignored: as nn.metrics does
+                    empty_labels = np.zeros(0, np.int64)
+                    logs[f"{prefix}{name}"] = float(_METRICS[name](empty_labels, empty_labels,
+                                                                   None))
+                else:
+                    logs[f"{prefix}{name}"] = self._from_confusion(name)
         return logs
 
 
