@@ -32,6 +32,9 @@ Run::
     python benchmarks/bench_attention.py                 # full run (about a minute)
     python benchmarks/bench_attention.py --quick         # smoke test, a few seconds
     python benchmarks/bench_attention.py --causal --rounds 30 --no-torch
+    OPENBLAS_NUM_THREADS=1 python benchmarks/bench_attention.py   # one thread everywhere
+
+With ``OPENBLAS_NUM_THREADS`` (or ``OMP_NUM_THREADS``) set, torch gets the same thread count.
 """
 
 from __future__ import annotations
@@ -388,8 +391,12 @@ def main(argv=None, out=print) -> int:
         f"batch {N}, T {T}, E {E}, {H} heads{', causal' if args.causal else ''}")
     load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     out(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}{load}")
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
+    out(f"BLAS threads: {blas_threads or 'default (all cores)'}")
     if with_torch:
         import torch
+        if blas_threads:  # the same thread budget for torch as for NumPy's BLAS
+            torch.set_num_threads(int(blas_threads))
         out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     else:
         out("torch: not available (or --no-torch): row skipped")

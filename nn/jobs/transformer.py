@@ -28,7 +28,7 @@ from .common import finish, info, make_optimizer
 
 DESCRIPTION = ("Transformer encoder classifier on generated palindromes, then a causal "
                "character LM on the text corpus (perplexity)")
-DEFAULTS = {"epochs": 20, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "hidden": 32}
+DEFAULTS = {"epochs": 30, "batch_size": 64, "optimizer": "adam", "lr": 3e-3, "hidden": 16}
 
 LENGTH = 10     # symbols per sequence
 VOCAB = 4       # alphabet size
