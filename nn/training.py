@@ -497,6 +497,8 @@ class _Guard:
 
         self.model, self.loss_fn = model, loss_fn
         self.params = [p for p in model.parameters() if p.requires_grad]
+        self._plan: list[np.ndarray] | None = None
+        self._plan_grads: list[np.ndarray] = []
         self.buffers = [(layer, name) for layer in model.modules()
                         for name in layer._buffer_names
                         if layer.__dict__[name].dtype.kind == "f"]
@@ -511,7 +513,42 @@ class _Guard:
         return bufs, states
 
     def grads_finite(self) -> bool:
-        return all(np.isfinite(p.grad_view()).all() for p in self.params)
+        """All trainable gradients finite? One ``np.isfinite(...).all()`` per contiguous
+        buffer: the optimizer packs the gradients into flat buffers, and a buffer whose
+        every element is some parameter's gradient is checked in one pass."""
+        fresh = self._plan is None
+        for p, g in zip(self.params, self._plan_grads):
+            if p._stale:  # zeroed, fill deferred: make the memory hold the zeros
+                p.grad_view()
+            fresh = fresh or p._grad is not g
+        if fresh:
+            grads = [p.grad_view() for p in self.params]
+            self._plan, self._plan_grads = self._make_plan(grads), grads
+        for a in self._plan:
+            if not np.isfinite(a).all():
+                return False
+        return True
+
+    @staticmethod
+    def _make_plan(grads: list[np.ndarray]) -> list[np.ndarray]:
+        by_owner: dict[int, list[np.ndarray]] = {}
+        owners: dict[int, np.ndarray] = {}
+        for g in grads:
+            base = g.base
+            if isinstance(base, np.ndarray) and base.ndim == 1 and base.flags.c_contiguous:
+                by_owner.setdefault(id(base), []).append(g)
+                owners[id(base)] = base
+            else:
+                by_owner.setdefault(id(g), []).append(g)
+                owners[id(g)] = g
+        plan = []
+        for key, members in by_owner.items():
+            owner = owners[key]
+            if owner is not members[0] and sum(g.size for g in members) == owner.size:
+                plan.append(owner)   # the parameters' gradients tile the buffer
+            else:
+                plan.extend(members)
+        return plan
 
     def locate(self, snap, xb, yb, rows) -> tuple[str, str | None, str]:
         """Re-run the batch layer by layer with the same random draws; return
