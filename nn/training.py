@@ -791,6 +791,7 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
                  "callbacks": [{"class": type(cb).__name__, "state": st} for cb in callbacks
                                if (st := cb.state_dict()) is not None]})
 
+    bar = None
     try:
         for cb in callbacks:
             cb.on_train_begin(logs)
@@ -876,10 +877,13 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
             if bar is not None:
                 bar.set_postfix_str(_fmt(logs), refresh=True)
                 bar.close()
+                bar = None
             elif verbose == 2:
                 print(f"Epoch {epoch + 1}/{epochs} - {_fmt(logs)} - "
                       f"{time.perf_counter() - start:.1f}s", file=sys.stderr)
     finally:
+        if bar is not None:  # an exception ended the epoch
+            bar.close()
         model.set_input_grad(old_input_grad)
         for cb in callbacks:
             cb.on_train_end(logs)
