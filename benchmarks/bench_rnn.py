@@ -159,7 +159,7 @@ class FloorCase:
                 np.multiply(s[:, 3 * H:], K[t], out=Hs[t + 1])
             y = Hs[1:].transpose(1, 0, 2).copy()
             # ---- backward
-            W_hhT = self.W_hh.T
+            W_hhT = np.ascontiguousarray(self.W_hh.T)   # faster GEMM than the .T view
             dh.fill(0)
             dc.fill(0)
             for t in range(T - 1, -1, -1):
@@ -184,7 +184,8 @@ class FloorCase:
             np.matmul(xs.reshape(T * N, I).T, dZ2, out=self.gW_ih)
             np.matmul(Hs[:-1].reshape(T * N, H).T, dZ2, out=self.gW_hh)
             np.matmul(ones, dZ2, out=self.gb)
-            dx = (dZ2 @ self.W_ih.T).reshape(T, N, I).transpose(1, 0, 2).copy()
+            dxs = dZ2 @ np.ascontiguousarray(self.W_ih.T)
+            dx = dxs.reshape(T, N, I).transpose(1, 0, 2).copy()
         self.out = (y, dx)
 
     def results(self):
