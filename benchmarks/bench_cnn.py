@@ -776,6 +776,15 @@ def format_table(res: dict) -> str:
                      f"{(f'{t:.3f}' if t is not None else 'skipped'):>9} {n / f:>9.2f} "
                      f"{(f'{t / f:.2f}' if t is not None else '-'):>12}")
     lines.append("")
+    lines.append("ratios of the lower quartiles (the undisturbed runs; steadier when other "
+                 "processes compete for the cores):")
+    for task, row in results.items():
+        f = row["floor"]["q1_ms"]
+        cells = f"nn/floor {row['nn']['q1_ms'] / f:.2f}"
+        if has_torch:
+            cells += f"   torch/floor {row['torch']['q1_ms'] / f:.2f}"
+        lines.append(f"  {task:<{w}}: {cells}")
+    lines.append("")
     lines.append("spread (interquartile range of per-run times, ms) and timed runs per cell:")
     for task, row in results.items():
         cells = "   ".join(f"{name} {row[name]['q1_ms']:.3f}-{row[name]['q3_ms']:.3f} "

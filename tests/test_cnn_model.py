@@ -117,3 +117,16 @@ def test_cli_lists_the_cnn_job():
     assert JOBS["cnn"] == "nn.jobs.cnn"
     job = load_job("cnn")
     assert job.DEFAULTS["optimizer"] == "adam" and "CNN" in job.DESCRIPTION
+
+
+def test_benchmark_floor_and_nn_compute_the_same_step():
+    """benchmarks/bench_cnn.py compares nn with a hand-written NumPy floor; both must do the
+    same arithmetic (first-step loss, weights after three momentum steps)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_cnn", ROOT / "benchmarks/bench_cnn.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    lines = []
+    assert bench.check_same_math(bench.initial_weights(), bench.make_batches(), False,
+                                 out=lines.append), "\n".join(lines)

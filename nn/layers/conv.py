@@ -9,9 +9,11 @@ Symbols (as in the code; docs/math/conv.md has the derivation)::
     y[n, o, i, j] = b[o] + sum_{c, a, q} Wt[o, c, a, q] * xp[n, i sh + a dh, j sw + q dw, c]
 
 im2col: the (M, K) column matrix X, M = N Ho Wo rows (one per output pixel), K = kh kw C
-columns ordered (a, q, c), is one copy of a strided window view of xp (no loop over
-pixels). With Wm (K, O) the weight in the same order, Y = X Wm + b, and Y (M, O) *is* the
-output in NHWC memory. Backward, with G (M, O) the upstream gradient in the same layout::
+columns, is one copy of a strided window view of xp, columns ordered (a, q, c); for few
+input channels it is built instead as X^T, one copy per kernel offset, columns ordered
+(c, a, q). No loop over pixels either way. With Wm (K, O) the weight in X's column
+order, Y = X Wm + b, and Y (M, O) *is* the output in NHWC memory. Backward, with G (M, O)
+the upstream gradient in the same layout::
 
     dWm = X^T G                      (reordered into weight.grad's (O, C, kh, kw))
     db  = sum_rows(G)
