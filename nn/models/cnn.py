@@ -53,6 +53,13 @@ def lenet(in_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, *, rng=N
     Linear(num_classes)``. On 28x28 input the feature maps are 6x28x28, 6x14x14, 16x10x10,
     16x5x5 (400 features). Other image sizes work if they are at least 12x12. Weights use
     PyTorch's default initialisation (``init="torch"``) for every layer.
+
+    With MNIST's IDX files in a local folder (nothing is downloaded)::
+
+        x, y = nn.datasets.load_mnist(folder, "train")        # (60000, 1, 28, 28) in [0, 1]
+        model = nn.models.lenet()
+        nn.fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
+               x, y, epochs=3, batch_size=64)
     """
     C, H, W = _image_shape(in_shape, "lenet")
     sizes = []
