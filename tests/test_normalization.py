@@ -358,8 +358,9 @@ def test_dtype_mismatch_and_bad_arguments():
             nn.BatchNorm2d(bad)
     with pytest.raises(ValueError, match="momentum"):
         nn.BatchNorm1d(2, momentum=1.5)
-    with pytest.raises(ValueError, match="normalized_shape"):
-        nn.LayerNorm(())
+    for bad in ((), 2.5, None, float("nan"), (3, 0), "3"):
+        with pytest.raises(ValueError, match="LayerNorm: normalized_shape"):
+            nn.LayerNorm(bad)
     with pytest.raises(ValueError, match="eps"):
         nn.LayerNorm(3, eps=0)
 
@@ -396,3 +397,17 @@ def test_input_gradient_sums_to_zero_over_each_group():
     ln = randomise_affine(nn.LayerNorm((4, 2), dtype=F64), 6)
     ln(x)
     np.testing.assert_allclose(ln.backward(g).sum(axis=(2, 3)), 0, atol=1e-12)
+
+
+def test_empty_batch():
+    """Eval mode maps an empty batch to an empty output; train mode refuses it cleanly (no
+    batch statistics), naming the layer; LayerNorm normalises per example, so it is fine."""
+    for layer, x in ((nn.BatchNorm1d(3), np.zeros((0, 3), F32)),
+                     (nn.BatchNorm2d(3), np.zeros((0, 3, 2, 2), F32))):
+        with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*more than 1 value"):
+            layer(x)
+        layer.eval()
+        y = layer(x)
+        assert y.shape == x.shape and layer.backward(y).shape == x.shape
+    layer = nn.LayerNorm(3)
+    assert layer.backward(layer(np.zeros((0, 3), F32))).shape == (0, 3)

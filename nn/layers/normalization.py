@@ -80,8 +80,9 @@ class _BatchNorm(Layer):
             raise ValueError(f"{self._label()}: expected input of shape {self._layout} with "
                              f"C={C}, got {x.shape}")
         N = x.shape[0]
-        x3 = x.reshape(N, C, -1)                      # (N, C, L): a view for any layout
-        M = N * x3.shape[2]
+        L = int(np.prod(x.shape[2:], dtype=np.int64))
+        x3 = x.reshape(N, C, L)                       # (N, C, L): a view for any layout
+        M = N * L
         if self.training:
             if M < 2:
                 raise ValueError(f"{self._label()}: training needs more than 1 value per "
@@ -210,7 +211,8 @@ class LayerNorm(Layer):
                  bias: bool = True, *, dtype=None):
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) \
-            else tuple(normalized_shape)
+            else tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) \
+            else ()
         if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer))
                             or d <= 0 for d in shape):
             raise ValueError("LayerNorm: normalized_shape must be a positive int or a "
