@@ -308,10 +308,42 @@ def test_classifier_learns_palindromes_with_a_small_budget():
     assert acc >= 0.9, acc
 
 
-def test_cli_smoke_run(capsys):
+def test_cli_smoke_run(capsys, monkeypatch):
+    """Both parts of the job, with a one-epoch classifier and a tiny one-epoch LM."""
     from nn.__main__ import main
+    from nn.jobs import transformer as job
 
+    monkeypatch.setitem(job.LM, "epochs", 1)
+    monkeypatch.setitem(job.LM, "context", 16)
+    monkeypatch.setitem(job.LM, "d_model", 8)
+    monkeypatch.setitem(job.LM, "dim_feedforward", 16)
+    monkeypatch.setitem(job.LM, "num_layers", 1)
+    monkeypatch.setitem(job.LM, "batch_size", 128)
     assert main(["--model", "transformer", "--epochs", "1", "--verbose", "0",
                  "--hidden", "8"]) == 0
     out = capsys.readouterr().out
-    assert "test accuracy" in out
+    assert "test accuracy" in out and "test lm_perplexity" in out
+    assert "transformer LM: test perplexity" in out
+
+
+class _ConstantLM(nn.Layer):
+    """Logits that give token 0 probability q and the others (1 - q) / (V - 1) everywhere."""
+
+    def __init__(self, V, q):
+        super().__init__()
+        self.row = np.log(np.array([q] + [(1 - q) / (V - 1)] * (V - 1)))
+
+    def forward(self, x):
+        return np.broadcast_to(self.row, x.shape + self.row.shape).copy()
+
+
+@pytest.mark.parametrize("length,context", [(50, 8), (9, 8), (64, 64), (200, 7)])
+def test_window_perplexity_scores_every_token_once(length, context):
+    from nn.jobs.transformer import window_perplexity
+
+    V, q = 5, 0.6
+    ids = np.random.default_rng(length).integers(0, V, length)
+    zeros = int(np.sum(ids[1:] == 0))
+    nll = -(zeros * np.log(q) + (length - 1 - zeros) * np.log((1 - q) / (V - 1)))
+    assert window_perplexity(_ConstantLM(V, q), ids, context) == pytest.approx(
+        np.exp(nll / (length - 1)), rel=1e-12)

@@ -35,8 +35,8 @@ VOCAB = 4       # alphabet size
 N_TRAIN, N_VAL, N_TEST = 8000, 1000, 2000
 
 #: The language model's settings (context length, size, training budget).
-LM = {"context": 64, "d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 128,
-      "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "steps": 600}
+LM = {"context": 64, "d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 256,
+      "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "epochs": 10}
 
 
 def palindrome_task(n: int, length: int = LENGTH, vocab: int = VOCAB, rng=None):
@@ -92,84 +92,107 @@ def train_classifier(args: argparse.Namespace) -> tuple:
     return model, history, nn.evaluate(model, loss_fn, x_te, y_te), seconds
 
 
-def load_corpus():
-    """The text corpus and codec of the LSTM language model: ``(ids, vocab_size, decode)``
-    or ``None`` when the framework has no bundled corpus."""
-    return None
-
-
 def lm_windows(ids: np.ndarray, context: int, starts: np.ndarray) -> tuple:
     """Inputs ``ids[s : s+context]`` and targets ``ids[s+1 : s+context+1]`` for each start."""
-    idx = starts[:, None] + np.arange(context)[None, :]
+    idx = np.asarray(starts)[:, None] + np.arange(context)[None, :]
     return ids[idx], ids[idx + 1]
 
 
-def perplexity(model, ids: np.ndarray, context: int, batch_size: int = 64) -> float:
-    """exp(mean cross-entropy per predicted character) over non-overlapping windows."""
+def window_perplexity(model, ids, context: int, batch_size: int = 32) -> float:
+    """exp(mean next-token cross-entropy) of a causal model over a token stream.
+
+    The model sees at most ``context`` tokens, so the stream is read in windows of
+    ``context`` that overlap by half: the first window scores all of its predictions, each
+    later one only its second half, so every token (but the first) is predicted once, with
+    at least ``context // 2`` tokens before it once the first window is past. Eval mode.
+    """
     import nn
 
-    starts = np.arange(0, len(ids) - context - 1, context)
+    ids = np.asarray(ids, dtype=np.int64).reshape(-1)
+    context = min(int(context), len(ids) - 1)
+    half = max(context // 2, 1)
+    starts = list(range(0, len(ids) - 1 - context, half)) + [len(ids) - 1 - context]
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    total, count = 0.0, 0
+    total, count, scored = 0.0, 0, 0  # scored: predictions up to this stream index are done
     was = model.training
     model.eval()
     try:
         for i in range(0, len(starts), batch_size):
-            x, y = lm_windows(ids, context, starts[i:i + batch_size])
-            total += loss_fn(model(x), y)
-            count += y.size
+            chunk = np.array(starts[i:i + batch_size])
+            x, y = lm_windows(ids, context, chunk)
+            logits = model(x)
+            for row, s in enumerate(chunk):
+                skip = max(scored - s, 0)  # predictions already counted by earlier windows
+                if skip >= context:
+                    continue
+                total += loss_fn(logits[row:row + 1, skip:], y[row:row + 1, skip:])
+                count += context - skip
+                scored = s + context
     finally:
         model.train(was)
     return math.exp(total / count)
 
 
-def train_language_model(args: argparse.Namespace, corpus) -> dict:
-    """Train the causal LM on a 90/10 split of the corpus; returns its test metrics."""
+def train_language_model(args: argparse.Namespace) -> dict:
+    """Train the causal LM on the LSTM language model's corpus, split and vocabulary (the
+    characters of the bundled docs corpus, 80/10/10 in order); returns its metrics."""
     import nn
     import optim
 
-    ids, vocab_size, decode = corpus
-    cut = int(0.9 * len(ids))
-    train_ids, test_ids = ids[:cut], ids[cut:]
-    c = LM["context"]
+    from .lstm_lm import char_corpus
+
+    vocab, train_ids, val_ids, test_ids = char_corpus()
+    c, bs = LM["context"], LM["batch_size"]
     model = nn.models.transformer_language_model(
-        vocab_size, d_model=LM["d_model"], nhead=LM["nhead"], num_layers=LM["num_layers"],
+        len(vocab), d_model=LM["d_model"], nhead=LM["nhead"], num_layers=LM["num_layers"],
         dim_feedforward=LM["dim_feedforward"], dropout=LM["dropout"], max_len=c,
         rng=args.seed)
     loss_fn = nn.CrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=LM["lr"])
-    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=LM["steps"])
+    windows = len(train_ids) // c
+    steps = LM["epochs"] * -(-windows // bs)
+    sched = optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     info(args, f"training causal transformer LM ({model.num_parameters():,} parameters) on "
-               f"{len(train_ids):,} characters (vocabulary {vocab_size}), context {c}, "
-               f"{LM['steps']} steps of {LM['batch_size']}")
+               f"the docs corpus: {len(train_ids):,} / {len(val_ids):,} / {len(test_ids):,} "
+               f"characters, vocabulary {len(vocab)}, context {c}, {LM['epochs']} epochs of "
+               f"{windows} random windows, batch {bs}")
     gen = np.random.default_rng(args.seed)
     start = time.perf_counter()
-    model.train()
-    for step in range(1, LM["steps"] + 1):
-        x, y = lm_windows(train_ids, c, gen.integers(0, len(train_ids) - c - 1,
-                                                     LM["batch_size"]))
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        model.backward(loss_fn.backward())
-        opt.step()
-        sched.step()
-        if args.verbose and (step % 100 == 0 or step == LM["steps"]):
-            info(args, f"  step {step}/{LM['steps']}  train loss {loss:.3f}  "
-                       f"({time.perf_counter() - start:.1f} s)")
+    for epoch in range(LM["epochs"]):
+        model.train()
+        x, y = nn.text.random_windows(train_ids, c, windows, rng=gen)
+        total = 0.0
+        for i in range(0, windows, bs):
+            opt.zero_grad()
+            total += loss_fn(model(x[i:i + bs]), y[i:i + bs]) * len(x[i:i + bs])
+            model.backward(loss_fn.backward())
+            optim.clip_grad_norm(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+        val_ppl = window_perplexity(model, val_ids, c)
+        info(args, f"  LM epoch {epoch + 1}/{LM['epochs']}: train perplexity "
+                   f"{math.exp(total / windows):.2f}, validation perplexity {val_ppl:.2f} "
+                   f"({time.perf_counter() - start:.1f} s)")
     seconds = time.perf_counter() - start
-    ppl = perplexity(model, test_ids, c)
-    sample = decode(model.generate(ids[:c // 2], 80, temperature=0.8, rng=args.seed))
-    info(args, f"sample: {sample!r}")
-    return {"lm_perplexity": ppl, "lm_seconds": seconds}
+    test_ppl = window_perplexity(model, test_ids, c)
+    unigram = nn.text.unigram_perplexity(train_ids, test_ids[1:], len(vocab))
+    sample = nn.models.generate_text(model, vocab, "The ", 200, temperature=0.8,
+                                     rng=args.seed)
+    print(f"transformer LM: test perplexity {test_ppl:.2f} (unigram baseline {unigram:.2f}); "
+          f"sample (temperature 0.8):")
+    print(sample)
+    print("-" * 40)
+    return {"lm_perplexity": test_ppl, "lm_unigram_perplexity": unigram,
+            "lm_seconds": seconds}
 
 
 def run(args: argparse.Namespace) -> dict:
-    model, history, metrics, seconds = train_classifier(args)
-    corpus = load_corpus()
-    if corpus is None:
-        info(args, "no bundled text corpus: the language model part is skipped")
-    else:
-        lm = train_language_model(args, corpus)
-        metrics["lm_perplexity"] = lm["lm_perplexity"]
-        seconds += lm["lm_seconds"]
+    from .lstm_lm import blas_threads
+
+    with blas_threads(1):  # many small products: one BLAS thread is faster on a busy machine
+        model, history, metrics, seconds = train_classifier(args)
+        if LM["epochs"] > 0:
+            lm = train_language_model(args)
+            metrics["lm_perplexity"] = lm["lm_perplexity"]
+            seconds += lm["lm_seconds"]
     return finish(args, model, history, metrics, seconds)
