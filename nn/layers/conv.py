@@ -185,18 +185,10 @@ class Conv2d(Layer):
             dWm = np.matmul(X.T, G).T                           # (O, K), X's column order
             dWm = dWm.reshape(O, C, kh, kw) if planes else \
                 dWm.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)
-            dW, overwrite = self.weight.grad_buffer()
-            if overwrite:
-                np.copyto(dW, dWm)
-            else:
-                dW += dWm
+            self.weight.add_grad(dWm)
         if self.bias is not None and self.bias.requires_grad:
             # db = sum over rows of G (a BLAS gemv)
-            db, overwrite = self.bias.grad_buffer()
-            if overwrite:
-                F.sum_axis0(G, out=db)
-            else:
-                db += F.sum_axis0(G)
+            self.bias.add_grad_matmul(F.ones(G.shape[0], G.dtype), G)
         if not self.input_grad:
             return None
         # dxp[:, a*dh + i*sh, q*dw + j*sw, :] += (G W[:, :, a, q])[n, i, j, :], per offset

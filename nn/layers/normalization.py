@@ -28,15 +28,6 @@ from ..layer import Layer, check_grad, check_input
 from ..parameter import Parameter
 
 
-def _add_grad(p: Parameter, value: np.ndarray) -> None:
-    """Add ``value`` into ``p``'s gradient (written directly after a zero_grad)."""
-    buf, overwrite = p.grad_buffer()
-    if overwrite:
-        np.copyto(buf, value)
-    else:
-        buf += value
-
-
 class _BatchNorm(Layer):
     """Shared code of BatchNorm1d/2d; subclasses set ``_ndims`` and ``_layout``.
 
@@ -122,10 +113,10 @@ class _BatchNorm(Layer):
         if self.weight is not None:
             if self.weight.requires_grad:
                 # dgamma = sum(g * xhat)
-                _add_grad(self.weight, sum_gx)
+                self.weight.add_grad(sum_gx)
             if self.bias.requires_grad:
                 # dbeta = sum(g)
-                _add_grad(self.bias, sum_g)
+                self.bias.add_grad(sum_g)
         if not self.input_grad:
             return None
         scale = rstd if self.weight is None else self.weight.data * rstd
@@ -264,11 +255,11 @@ class LayerNorm(Layer):
         if self.weight is not None:
             if self.weight.requires_grad:
                 # dgamma = sum over rows of g * xhat
-                _add_grad(self.weight,
-                          np.einsum("md,md->d", g, xhat).reshape(self.normalized_shape))
+                self.weight.add_grad(
+                    np.einsum("md,md->d", g, xhat).reshape(self.normalized_shape))
             if self.bias is not None and self.bias.requires_grad:
                 # dbeta = sum over rows of g
-                _add_grad(self.bias, g.sum(axis=0).reshape(self.normalized_shape))
+                self.bias.add_grad(g.sum(axis=0).reshape(self.normalized_shape))
         if not self.input_grad:
             return None
         dxhat = g * self.weight.data.reshape(D) if self.weight is not None else g
