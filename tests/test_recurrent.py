@@ -439,3 +439,17 @@ def test_padded_positions_contribute_nothing(kind):
     assert total == pytest.approx(expected, rel=1e-12)
     for (name, p), q in zip(padded.named_parameters(), single.parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_grad_state_errors():
+    lstm = nn.LSTM(2, 3, dtype=np.float64)
+    y = lstm(np.zeros((2, 4, 2)))
+    with pytest.raises(TypeError, match=r"grad_state must be a pair \(dh_T, dc_T\)"):
+        lstm.backward(np.zeros_like(y), grad_state=np.zeros((2, 3)))
+    with pytest.raises(ValueError, match=r"grad_state\[1\] of shape \(N, hidden_size\) = "
+                                         r"\(2, 3\).*\(2, 4\)"):
+        lstm.backward(np.zeros_like(y), grad_state=(np.zeros((2, 3)), np.zeros((2, 4))))
+    gru = nn.GRU(2, 3, dtype=np.float64)
+    y = gru(np.zeros((2, 4, 2)))
+    with pytest.raises(ValueError, match=r"grad_state of shape"):
+        gru.backward(np.zeros_like(y), grad_state=np.zeros((3, 3)))

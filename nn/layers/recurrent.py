@@ -127,9 +127,14 @@ class _Recurrent(Layer):
 
     def _final_grad(self, g, N: int, dtype, what: str) -> np.ndarray:
         """A fresh (N, H) array holding the gradient w.r.t. a final state (zeros if None)."""
+        want = (N, self.hidden_size)
         if g is None:
-            return np.zeros((N, self.hidden_size), dtype=dtype)
-        return check_grad(self, g, (N, self.hidden_size), dtype).astype(dtype, copy=True)
+            return np.zeros(want, dtype=dtype)
+        if not isinstance(g, np.ndarray) or g.shape != want or g.dtype.kind not in "fiu":
+            raise ValueError(f"{self._label()}: backward expected {what} of shape "
+                             f"(N, hidden_size) = {want} (the final state's), got "
+                             f"{getattr(g, 'shape', type(g).__name__)}")
+        return g.astype(dtype, copy=True)
 
     def _weight_grads(self, X: np.ndarray, Hprev: np.ndarray, dZ: np.ndarray,
                       dZ_h: np.ndarray | None = None) -> None:
@@ -360,6 +365,10 @@ class LSTM(_Recurrent):
         dt = W_hh.dtype
         _, _, c1, c0 = self._affine(dt)
         G = self._upstream(grad_y, N, T, dt)
+        if grad_state is not None and (not isinstance(grad_state, (tuple, list))
+                                       or len(grad_state) != 2):
+            raise TypeError(f"{self._label()}: grad_state must be a pair (dh_T, dc_T), "
+                            f"got {type(grad_state).__name__}")
         gh, gc = (None, None) if grad_state is None else grad_state
         dh = self._final_grad(gh, N, dt, "grad_state[0]")
         dc = self._final_grad(gc, N, dt, "grad_state[1]")
