@@ -101,7 +101,6 @@ class Embedding(Layer):
             return None
         flat = idx.reshape(-1)
         G = grad_y.reshape(-1, self.embedding_dim)
-        dW, overwrite = self.weight.grad_buffer()
         # dW += O^T G  (O the one-hot matrix of the flattened indices: a scatter-add of rows;
         # positions holding padding_idx get a zero in O, so that row receives nothing)
         if flat.size * self.num_embeddings <= DENSE_SCATTER_MAX:
@@ -109,16 +108,10 @@ class Embedding(Layer):
             onehot_t[flat, np.arange(flat.size)] = 1
             if self.padding_idx is not None:
                 onehot_t[self.padding_idx] = 0
-            if overwrite:
-                np.matmul(onehot_t, G, out=dW)
-            else:
-                dW += onehot_t @ G
+            self.weight.add_grad_matmul(onehot_t, G)
         else:
-            contrib = _csr_onehot_t(flat, self.num_embeddings, W.dtype, self.padding_idx) @ G
-            if overwrite:
-                dW[...] = contrib
-            else:
-                dW += contrib
+            self.weight.add_grad(_csr_onehot_t(flat, self.num_embeddings, W.dtype,
+                                               self.padding_idx) @ G)
         return None
 
     def _check_indices(self, idx) -> np.ndarray:

@@ -148,11 +148,7 @@ class _Recurrent(Layer):
         pairs += [(getattr(self, name), ones, g) for name, g in zip(self._biases, (dZ, dZ_h))]
         for p, left, right in pairs:
             if p.requires_grad:
-                grad, overwrite = p.grad_buffer()
-                if overwrite:
-                    np.matmul(left, right, out=grad)
-                else:
-                    grad += left @ right
+                p.add_grad_matmul(left, right)   # written straight in after zero_grad
 
     def _input_grad(self, dZ: np.ndarray, N: int, T: int) -> np.ndarray | None:
         """dx = dZ W_ih^T (one GEMM over all steps), returned batch first (N, T, I)."""
