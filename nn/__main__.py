@@ -4,6 +4,7 @@ Sub-commands::
 
     python -m nn [train] [options]   train an example system on bundled data (the default)
     python -m nn check FILE:CLASS    grade a Layer (an exercise) against finite differences
+    python -m nn generate [options]  sample text from the LSTM language model
     python -m nn --help              this help; ``python -m nn SUBCOMMAND --help`` for each
 
 The main job trains the source documents' MLP on the bundled 8x8 digits, with a progress
@@ -21,6 +22,8 @@ SUBCOMMANDS = {
                              "(the default)"),
     "check": ("nn.testing.cli", "grade a Layer class from a file: gradients against finite "
                                 "differences, per tensor"),
+    "generate": ("nn.jobs.generate", "sample text from the LSTM language model (trained "
+                                     "first, or from --weights)"),
 }
 
 

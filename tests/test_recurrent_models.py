@@ -9,7 +9,7 @@ import pytest
 
 import nn
 import optim
-from nn.jobs import lstm_lm, text_clf
+from nn.jobs import common, lstm_lm, text_clf
 from nn.models import recurrent as rec
 
 pytestmark = pytest.mark.usefixtures("allow_underflow")
@@ -215,12 +215,12 @@ def test_sentiment_split_shapes():
 
 def test_blas_threads_restores_the_setting(monkeypatch):
     monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
-    lib = lstm_lm._numpy_openblas()
+    lib = common._numpy_openblas()
     if lib is None:
         pytest.skip("NumPy's OpenBLAS not found (not Linux or another BLAS)")
     setter, getter = lib
     before = getter()
-    with lstm_lm.blas_threads(1):
+    with common.blas_threads(1):
         assert getter() == 1
     assert getter() == before
 

@@ -15,6 +15,8 @@ import sys
 
 import numpy as np
 
+from .common import blas_threads
+
 DESCRIPTION = "sample text from the LSTM language model (trained first, or from --weights)"
 
 
@@ -87,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted({c for c in args.prompt if c not in vocab})
     if unknown:
         print(f"note: characters not in the vocabulary read as <unk>: {unknown}", file=sys.stderr)
-    with lstm_lm.blas_threads(1):
+    with blas_threads(1):
         text = nn.models.generate_text(model, vocab, args.prompt, args.length,
                                        temperature=args.temperature, rng=args.seed,
                                        top_k=args.top_k)

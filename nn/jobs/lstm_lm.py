@@ -13,16 +13,12 @@ generated with a temperature.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import os
-import re
 import sys
 import time
 
 import numpy as np
 
-from .common import finish, info, make_optimizer
+from .common import blas_threads, finish, info, make_optimizer
 
 DESCRIPTION = ("the source documents' LSTM language model (Embedding -> LSTM -> Linear), "
                "characters of the bundled docs corpus; perplexity vs a unigram baseline, "
@@ -48,51 +44,6 @@ def char_corpus(name: str = "docs", min_freq: int = MIN_FREQ):
     a, b = int(0.8 * len(text)), int(0.9 * len(text))
     vocab = nn.text.Vocabulary.build(nn.text.char_tokenize(text[:a]), min_freq=min_freq)
     return vocab, vocab.encode(text[:a]), vocab.encode(text[a:b]), vocab.encode(text[b:])
-
-
-@contextlib.contextmanager
-def blas_threads(n: int = 1):
-    """Run the block with NumPy's OpenBLAS limited to ``n`` threads (restored afterwards).
-
-    A recurrent layer makes many small matrix products per step; on a machine whose cores
-    are busy with other work, OpenBLAS threads waiting for each other make them many times
-    slower (measured here with other processes running: 1-6 s per training step with 2
-    threads, 0.14 s with 1). Does nothing when ``OPENBLAS_NUM_THREADS`` is set (the user
-    chose) or the library cannot be found (not Linux, another BLAS).
-    """
-    lib = None if "OPENBLAS_NUM_THREADS" in os.environ else _numpy_openblas()
-    if lib is None:
-        yield
-        return
-    setter, getter = lib
-    old = getter()
-    setter(n)
-    try:
-        yield
-    finally:
-        setter(old)
-
-
-def _numpy_openblas():
-    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy loaded, or None."""
-    try:
-        with open("/proc/self/maps") as fh:
-            maps = fh.read()
-    except OSError:
-        return None
-    for path in sorted(set(re.findall(r"(/\S*numpy\S*openblas\S*\.so\S*)", maps))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix in ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
-                       "openblas_{}_num_threads"):
-            setter = getattr(lib, suffix.format("set"), None)
-            getter = getattr(lib, suffix.format("get"), None)
-            if setter is not None and getter is not None:
-                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                return setter, getter
-    return None
 
 
 def train_model(args: argparse.Namespace):

@@ -187,7 +187,7 @@ def train_language_model(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from .lstm_lm import blas_threads
+    from .common import blas_threads
 
     with blas_threads(1):  # many small products: one BLAS thread is faster on a busy machine
         model, history, metrics, seconds = train_classifier(args)
