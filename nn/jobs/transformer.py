@@ -35,8 +35,8 @@ VOCAB = 4       # alphabet size
 N_TRAIN, N_VAL, N_TEST = 8000, 1000, 2000
 
 #: The language model's settings (context length, size, training budget).
-LM = {"context": 64, "d_model": 64, "nhead": 4, "num_layers": 2, "dim_feedforward": 256,
-      "dropout": 0.1, "lr": 3e-3, "batch_size": 32, "epochs": 10}
+LM = {"context": 64, "d_model": 128, "nhead": 4, "num_layers": 2, "dim_feedforward": 256,
+      "dropout": 0.1, "lr": 3e-3, "batch_size": 16, "epochs": 12}
 
 
 def palindrome_task(n: int, length: int = LENGTH, vocab: int = VOCAB, rng=None):
