@@ -54,7 +54,10 @@ class Linear(Layer):
         if type(x) is not np.ndarray or x.dtype != W.dtype or x.ndim == 0 \
                 or x.shape[-1] != self.in_features:
             check_input(self, x, last_dim=self.in_features, dtype=W.dtype)
-        y = x @ W
+        if x.ndim == 2:
+            y = x @ W
+        else:  # one GEMM over all leading dims (a stacked matmul is 2x slower)
+            y = (x.reshape(-1, self.in_features) @ W).reshape(x.shape[:-1] + (self.out_features,))
         if self.bias is not None:
             y += self.bias.data
         self._cache = x
@@ -76,7 +79,7 @@ class Linear(Layer):
         if not self.input_grad:
             return None
         # dx = G W^T
-        return grad_y @ W.T
+        return G @ W.T if x.ndim == 2 else (G @ W.T).reshape(x.shape)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " \
