@@ -256,7 +256,8 @@ class Layer:
         children = list(self.named_children())
         if not children:
             return self._label()
-        lines = [f"{type(self).__name__}("]
+        extra = self.extra_repr()
+        lines = [f"{type(self).__name__}(" + (f"{extra}," if extra else "")]
         for name, child in children:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
