@@ -58,7 +58,7 @@ def _pair(v) -> tuple[int, int]:
 
 
 def image_shapes(channels: int | None = None, *, kernel_size=1, stride=1, padding=0,
-                 dilation=1, max_batch: int = 3, max_channels: int = 3,
+                 dilation=1, min_batch: int = 1, max_batch: int = 3, max_channels: int = 3,
                  max_extra: int = 4) -> st.SearchStrategy[tuple[int, int, int, int]]:
     """NCHW shapes whose padded image fits the (dilated) kernel at least once.
 
@@ -72,7 +72,8 @@ def image_shapes(channels: int | None = None, *, kernel_size=1, stride=1, paddin
     min_h = max(1, dh * (kh - 1) + 1 - 2 * ph)
     min_w = max(1, dw * (kw - 1) + 1 - 2 * pw)
     c = st.just(int(channels)) if channels is not None else st.integers(1, max_channels)
-    return st.tuples(st.integers(1, max_batch), c, st.integers(min_h, min_h + max_extra),
+    batch = st.integers(min_batch, max(min_batch, max_batch))
+    return st.tuples(batch, c, st.integers(min_h, min_h + max_extra),
                      st.integers(min_w, min_w + max_extra))
 
 
