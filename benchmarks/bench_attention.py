@@ -42,14 +42,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ is not a package
+import _harness as harness  # noqa: E402
 
 DTYPE = np.float32
 N_BATCHES = 4
@@ -243,14 +243,6 @@ class TorchCase:
         return self.y.detach().numpy().copy(), self.dx.numpy().copy(), grads
 
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except Exception:  # ImportError, or a broken install
-        return False
-    return True
-
-
 # ----------------------------------------------------------------------------- same math
 def check_same_math(cases: dict, batch, out=print) -> bool:
     """Run one step of each case on the same batch; compare with the float64 ``nn`` layer."""
@@ -288,50 +280,18 @@ def _rel(a, b, floor: float = 1e-30) -> float:
 
 
 # ----------------------------------------------------------------------------- timing
-def _run(step, data, i0: int, min_time: float, min_steps: int, record) -> int:
-    perf = time.perf_counter
-    k, i, done = len(data), i0, 0
-    end = perf() + min_time
-    while True:
-        x, g = data[i % k]
-        i += 1
-        t0 = perf()
-        step(x, g)
-        t1 = perf()
-        done += 1
-        if record is not None:
-            record.append(t1 - t0)
-        if done >= min_steps and t1 >= end:
-            return i
-
-
 def benchmark(cases: dict, batches, rounds: int, warmup: float, block: float,
               min_block_steps: int) -> dict:
     names = list(cases)
-    data = {n: cases[n].prepare(batches) for n in names}
-    times = {n: [] for n in names}
-    per_round = {n: [] for n in names}
-    pos = dict.fromkeys(names, 0)
-    t_start = time.perf_counter()
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for n in order:
-            pos[n] = _run(cases[n].step, data[n], pos[n], warmup, 2, None)
-            block_times: list[float] = []
-            pos[n] = _run(cases[n].step, data[n], pos[n], block, min_block_steps, block_times)
-            times[n] += block_times
-            per_round[n].append(statistics.median(block_times))
-    res = {"elapsed_s": time.perf_counter() - t_start, "cases": names, "rows": {}}
+    group = {n: (cases[n].step, cases[n].prepare(batches), None) for n in names}
+    timed = harness.interleave({"mha": group}, rounds, warmup, block, min_block_steps)
+    medians = timed["block_medians"]
+    res = {"elapsed_s": timed["elapsed_s"], "cases": names, "rows": {}}
     for n in names:
-        ts = times[n]
-        q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
-        res["rows"][n] = {"median_ms": 1e3 * statistics.median(ts), "q1_ms": 1e3 * q[0],
-                          "q3_ms": 1e3 * q[2], "steps": len(ts)}
-    for n in names:
+        res["rows"][n] = harness.summary(timed["times"][("mha", n)])
         if n != "floor":
-            ratios = [a / b for a, b in zip(per_round[n], per_round["floor"])]
-            res["rows"][n]["round_ratios"] = (min(ratios), statistics.median(ratios),
-                                              max(ratios))
+            res["rows"][n]["round_ratios"] = harness.round_ratios(medians[("mha", n)],
+                                                                  medians[("mha", "floor")])
     return res
 
 
@@ -351,70 +311,52 @@ def format_table(res: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- CLI
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=32, help="batch size N (default 32)")
     p.add_argument("--seq", type=int, default=64, help="sequence length T (default 64)")
     p.add_argument("--embed", type=int, default=128, help="embed_dim E (default 128)")
     p.add_argument("--heads", type=int, default=4, help="num_heads H (default 4)")
     p.add_argument("--causal", action="store_true", help="causal attention in every case")
-    p.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 20; "
-                                                            "2 with --quick)")
-    p.add_argument("--quick", action="store_true", help="smoke test: 2 short rounds")
-    p.add_argument("--warmup", type=float, default=0.15,
-                   help="untimed seconds of the same case before each timed block (0.15)")
-    p.add_argument("--block", type=float, default=None,
-                   help="seconds per timed block (default 0.25; 0.03 with --quick)")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if min(args.batch, args.seq, args.embed, args.heads) <= 0:
         p.error("--batch, --seq, --embed and --heads must be positive")
     if args.embed % args.heads:
         p.error("--heads must divide --embed")
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 20
-    if args.block is None:
-        args.block = 0.03 if args.quick else 0.25
-    if args.rounds <= 0:
-        p.error("--rounds must be positive")
-    return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return harness.parse_args(argv, __doc__, rounds=(20, 2), block=(0.25, 0.03),
+                              before=_options, check=_check)
 
 
 def main(argv=None, out=print) -> int:
     """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math."""
     args = parse_args(argv)
-    with_torch = not args.no_torch and torch_available()
+    with_torch = not args.no_torch and harness.torch_available()
     N, T, E, H = args.batch, args.seq, args.embed, args.heads
     out(f"MultiHeadAttention forward+backward (all parameter gradients and dx), float32: "
         f"batch {N}, T {T}, E {E}, {H} heads{', causal' if args.causal else ''}")
-    load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    out(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}{load}")
+    out(harness.platform_line())
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
     out(f"BLAS threads: {blas_threads or 'default (all cores)'}")
     if with_torch:
         import torch
         if blas_threads:  # the same thread budget for torch as for NumPy's BLAS
             torch.set_num_threads(int(blas_threads))
-        out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    else:
-        out("torch: not available (or --no-torch): row skipped")
+    out(harness.torch_line(with_torch, "row"))
     weights = weights_of(build_nn_layer(E, H, args.causal, args.seed))
     factories = [FloorCase, NNCase] + ([TorchCase] if with_torch else [])
     cases = {f.name: f(E, H, args.causal, weights) for f in factories}
     batches = make_batches(N, T, E, args.seed)
     ok = check_same_math(cases, batches[0], out=out)
-    out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "
-        f"block, blocks of {args.block:.3g} s; medians of per-step times")
+    out(harness.timing_line(args))
     res = benchmark(cases, batches, args.rounds, args.warmup, args.block,
                     min_block_steps=3 if args.quick else 5)
     out("")
     out(format_table(res))
-    out(f"\n(total {res['elapsed_s']:.1f} s)")
-    if not ok:
-        out("ERROR: nn and the floor do not compute the same thing (see above)")
-    return 0 if ok else 1
+    return harness.finish(ok, res["elapsed_s"], out)
 
 
 if __name__ == "__main__":

@@ -40,16 +40,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
-import time
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 import nn
 import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ is not a package
+import _harness as harness  # noqa: E402
 
 BATCH = 64
 LR = 0.01
@@ -336,14 +337,6 @@ class TorchCase:
     def get_weights(self):
         return [p.detach().numpy().T.copy() if p.ndim == 2 else p.detach().numpy().copy()
                 for p in self.model.parameters()]
-
-
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 # ----------------------------------------------------------------------------- conv alone
@@ -633,10 +626,9 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
         names = list(cases)
         times = {k: [] for k in names}
         for r in range(rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for k in order:
-                _run_plain(cases[k], warmup, 2, None)
-                _run_plain(cases[k], block, 5, times[k])
+            for k in harness.rotated(names, r):
+                harness.run_calls(cases[k], warmup, 2, None)
+                harness.run_calls(cases[k], block, 5, times[k])
         base = statistics.median(times[names[0]])
         out(f"  {title}:")
         for k in names:
@@ -646,75 +638,15 @@ def alternatives(rounds: int, warmup: float, block: float, out=print) -> None:
                 f"({1e3 * q[0]:.3f}-{1e3 * q[2]:.3f})  x{statistics.median(ts) / base:.2f}")
 
 
-def _run_plain(fn, min_time, min_steps, record):
-    perf = time.perf_counter
-    done = 0
-    end = perf() + min_time
-    while True:
-        t0 = perf()
-        fn()
-        t1 = perf()
-        done += 1
-        if record is not None:
-            record.append(t1 - t0)
-        if done >= min_steps and t1 >= end:
-            return
-
-
 # ----------------------------------------------------------------------------- checks
 def check_same_math(weights, batches, with_torch: bool, steps: int = 3, out=print) -> bool:
     """Fresh instances from identical weights: first-step losses and weights after
     ``steps`` steps agree (float32 rounding). A mismatch of nn vs the floor fails."""
     cases = [FloorCase(weights), NNCase(weights)] + ([TorchCase(weights)] if with_torch else [])
-    losses, finals = {}, {}
-    for c in cases:
-        data = c.prepare(batches)
-        for i in range(steps):
-            c.step(*data[i % len(data)])
-            if i == 0:
-                losses[c.name] = c.loss.item() if hasattr(c.loss, "item") else float(c.loss)
-        finals[c.name] = c.get_weights()
-    ok = True
-    ref = losses["floor"]
-    out(f"first-step loss from identical weights (batch {batches[0][0].shape[0]}):")
-    for name, value in losses.items():
-        rel = abs(value - ref) / max(abs(ref), 1e-30)
-        good = rel < 1e-5
-        ok &= good or name == "torch"
-        out(f"  {name:<6} {value:.9f}   rel. diff vs floor {rel:.1e}  "
-            f"{'OK' if good else 'MISMATCH'}")
-    for name in finals:
-        if name == "floor":
-            continue
-        err = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-30))
-                  for a, b in zip(finals[name], finals["floor"]))
-        good = err < 1e-4
-        ok &= good or name == "torch"
-        out(f"  weights after {steps} steps, {name} vs floor: max rel. diff {err:.1e}  "
-            f"{'OK' if good else 'MISMATCH'}")
-    return ok
+    return harness.check_training_steps(cases, batches, steps, out=out)
 
 
 # ----------------------------------------------------------------------------- timing
-def _run(step, data, i0: int, min_time: float, min_steps: int, record) -> int:
-    """Run steps until ``min_time`` s and ``min_steps`` steps have passed; record each."""
-    k = len(data)
-    perf = time.perf_counter
-    i, done = i0, 0
-    end = perf() + min_time
-    while True:
-        x, y = data[i % k]
-        i += 1
-        t0 = perf()
-        step(x, y)
-        t1 = perf()
-        done += 1
-        if record is not None:
-            record.append(t1 - t0)
-        if done >= min_steps and t1 >= end:
-            return i
-
-
 def benchmark(rounds: int, warmup: float, block: float, min_block_steps: int,
               with_torch: bool, seed: int = 0) -> dict:
     """Interleaved timing of every (task, case); returns per-cell medians and quartiles."""
@@ -737,44 +669,20 @@ def benchmark(rounds: int, warmup: float, block: float, min_block_steps: int,
         dx = "" if which == 1 else " + dx"
         tasks[f"conv{which} forward"] = fwd_task
         tasks[f"conv{which} backward (dW, db{dx})"] = bwd_task
-    times = {(t, n): [] for t in tasks for n in names}
-    pos = dict.fromkeys(times, 0)
-    t_start = time.perf_counter()
-    for r in range(rounds):
-        for task, cases in tasks.items():
-            order = names[r % len(names):] + names[:r % len(names)]
-            for name in order:
-                step, data, reset = cases[name]
-                key = (task, name)
-                if reset is not None:
-                    reset()
-                pos[key] = _run(step, data, pos[key], warmup, 2, None)
-                pos[key] = _run(step, data, pos[key], block, min_block_steps, times[key])
-    results = {}
-    for task in tasks:
-        row = {}
-        for name in names:
-            ts = times[(task, name)]
-            q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
-            row[name] = {"median_ms": 1e3 * statistics.median(ts), "q1_ms": 1e3 * q[0],
-                         "q3_ms": 1e3 * q[2], "steps": len(ts)}
-        results[task] = row
-    return {"results": results, "elapsed_s": time.perf_counter() - t_start, "cases": names}
+    timed = harness.interleave(tasks, rounds, warmup, block, min_block_steps)
+    results = {task: {name: harness.summary(timed["times"][(task, name)]) for name in names}
+               for task in tasks}
+    return {"results": results, "elapsed_s": timed["elapsed_s"], "cases": names}
 
 
 def format_table(res: dict) -> str:
     results, names = res["results"], res["cases"]
     has_torch = "torch" in names
     w = max(len(t) for t in results)
-    head = f"{'task':<{w}} {'floor ms':>9} {'nn ms':>9} {'torch ms':>9} {'nn/floor':>9} " \
-           f"{'torch/floor':>12}"
+    head = f"{'task':<{w}} {harness.floor_nn_torch_head(9)}"
     lines = [head, "-" * len(head)]
     for task, row in results.items():
-        f, n = row["floor"]["median_ms"], row["nn"]["median_ms"]
-        t = row["torch"]["median_ms"] if has_torch else None
-        lines.append(f"{task:<{w}} {f:>9.3f} {n:>9.3f} "
-                     f"{(f'{t:.3f}' if t is not None else 'skipped'):>9} {n / f:>9.2f} "
-                     f"{(f'{t / f:.2f}' if t is not None else '-'):>12}")
+        lines.append(f"{task:<{w}} {harness.floor_nn_torch_cells(row, 9)}")
     lines.append("")
     lines.append("ratios of the lower quartiles (the undisturbed runs; steadier when other "
                  "processes compete for the cores):")
@@ -787,41 +695,28 @@ def format_table(res: dict) -> str:
     lines.append("")
     lines.append("spread (interquartile range of per-run times, ms) and timed runs per cell:")
     for task, row in results.items():
-        cells = "   ".join(f"{name} {row[name]['q1_ms']:.3f}-{row[name]['q3_ms']:.3f} "
-                           f"(n={row[name]['steps']})" for name in names)
-        lines.append(f"  {task:<{w}}: {cells}")
+        lines.append(f"  {task:<{w}}: {harness.spread_cells(row, names)}")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CLI
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds (default 12; 2 with --quick)")
-    p.add_argument("--quick", action="store_true", help="smoke test: rough numbers")
-    p.add_argument("--warmup", type=float, default=0.15,
-                   help="untimed seconds of the same case before each timed block (0.15)")
-    p.add_argument("--block", type=float, default=None,
-                   help="seconds per timed block (default 0.15; 0.02 with --quick)")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+def _more_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--alternatives", action="store_true",
                    help="also time the implementation strategies that were not chosen")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS and torch threads (default: the libraries' own choice); set "
                         "through OPENBLAS_NUM_THREADS/OMP_NUM_THREADS, so the script "
                         "re-executes itself once when run from the command line")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if args.threads is not None and args.threads <= 0:
         p.error("--threads must be positive")
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 12
-    if args.block is None:
-        args.block = 0.02 if args.quick else 0.15
-    if args.rounds <= 0:
-        p.error("--rounds must be positive")
-    return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return harness.parse_args(argv, __doc__, rounds=(12, 2), block=(0.15, 0.02),
+                              after=_more_options, check=_check)
 
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -841,35 +736,25 @@ def main(argv=None, out=print) -> int:
             os.execv(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
         out(f"warning: --threads {args.threads} needs OPENBLAS_NUM_THREADS={args.threads} "
             "set before NumPy is imported; BLAS keeps its thread count")
-    with_torch = not args.no_torch and torch_available()
+    with_torch = not args.no_torch and harness.torch_available()
     if with_torch and args.threads is not None:
         import torch
         torch.set_num_threads(args.threads)
     out(f"CNN Conv(1,8,3,p1)-ReLU-MaxPool2-Conv(8,16,3,p1)-ReLU-MaxPool2-Flatten-Linear(784,10), "
         f"batch {BATCH}x1x28x28 float32, SGD lr={LR} momentum={MOMENTUM}")
-    load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    out(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}"
-        f"{load}, BLAS threads {blas}")
-    if with_torch:
-        import torch
-        out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    else:
-        out("torch: not available (or --no-torch): column skipped")
+    out(harness.platform_line(f", BLAS threads {blas}"))
+    out(harness.torch_line(with_torch))
     ok = check_same_math(initial_weights(args.seed), make_batches(BATCH, args.seed), with_torch,
                          out=out)
-    out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "
-        f"block, blocks of {args.block:.3g} s; medians of per-run times")
+    out(harness.timing_line(args, unit="run"))
     res = benchmark(args.rounds, args.warmup, args.block, 3 if args.quick else 5, with_torch,
                     args.seed)
     out("")
     out(format_table(res))
     if args.alternatives:
         alternatives(args.rounds, args.warmup, args.block, out=out)
-    out(f"\n(total {res['elapsed_s']:.1f} s of timing)")
-    if not ok:
-        out("ERROR: nn and the floor do not compute the same thing (see above)")
-    return 0 if ok else 1
+    return harness.finish(ok, res["elapsed_s"], out, note=" of timing")
 
 
 if __name__ == "__main__":

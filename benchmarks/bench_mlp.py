@@ -39,15 +39,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import nn
 import optim
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ is not a package
+import _harness as harness  # noqa: E402
 
 SIZES = (784, 256, 256, 10)
 LR = 0.01
@@ -252,14 +252,6 @@ class TorchCase:
                 for p in self._torch_params()]
 
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except Exception:  # ImportError, or a broken install
-        return False
-    return True
-
-
 # ----------------------------------------------------------------------------- checks
 def check_same_math(weights, batches, with_torch: bool, steps: int = 3, out=print) -> bool:
     """Fresh instances from identical weights: the first-step losses agree, and the weights
@@ -267,183 +259,84 @@ def check_same_math(weights, batches, with_torch: bool, steps: int = 3, out=prin
     cases = [FloorCase(weights), NNCase(weights)]
     if with_torch:
         cases.append(TorchCase(weights))
-    losses, finals = {}, {}
-    for c in cases:
-        data = c.prepare(batches)
-        first = None
-        for i in range(steps):
-            c.step(*data[i % len(data)])
-            if i == 0:
-                first = c.loss.item() if hasattr(c.loss, "item") else float(c.loss)
-        losses[c.name] = first
-        finals[c.name] = c.get_weights()
-    ok = True
-    ref = losses["floor"]
-    out(f"first-step loss from identical weights (batch {batches[0][0].shape[0]}):")
-    for name, value in losses.items():
-        rel = abs(value - ref) / max(abs(ref), 1e-30)
-        # float32 forward, different but equally valid summation orders
-        good = rel < 1e-5
-        ok &= good or name == "torch"
-        verdict = "OK" if good else "MISMATCH"
-        out(f"  {name:<6} {value:.9f}   rel. diff vs floor {rel:.1e}  {verdict}")
-    for name in finals:
-        if name == "floor":
-            continue
-        err = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-30))
-                  for a, b in zip(finals[name], finals["floor"]))
-        good = err < 1e-4
-        ok &= good or name == "torch"
-        out(f"  weights after {steps} steps, {name} vs floor: max rel. diff {err:.1e}  "
-            f"{'OK' if good else 'MISMATCH'}")
-    return ok
+    return harness.check_training_steps(cases, batches, steps, out=out)
 
 
 # ----------------------------------------------------------------------------- timing
-def _run(step, data, i0: int, min_time: float, min_steps: int, record: list | None) -> int:
-    """Run steps until both ``min_time`` seconds and ``min_steps`` steps have passed;
-    append each step's duration to ``record`` if given. Returns the next batch index."""
-    k = len(data)
-    perf = time.perf_counter
-    i = i0
-    done = 0
-    end = perf() + min_time
-    while True:
-        x, y = data[i % k]
-        i += 1
-        t0 = perf()
-        step(x, y)
-        t1 = perf()
-        done += 1
-        if record is not None:
-            record.append(t1 - t0)
-        if done >= min_steps and t1 >= end:
-            return i
-
-
 def benchmark(batch_sizes, rounds: int, warmup: float, block: float, min_block_steps: int,
               with_torch: bool, seed: int = 0, out=print) -> dict:
     weights = initial_weights(seed)
     factories = [FloorCase, NNCase] + ([TorchCase] if with_torch else [])
     cases = {f.name: f(weights) for f in factories}
-    names = list(cases)
-    data = {(name, b): cases[name].prepare(make_batches(b, seed)) for name in names
-            for b in batch_sizes}
-    times = {(name, b): [] for name in names for b in batch_sizes}
-    pos = dict.fromkeys(times, 0)
-    t_start = time.perf_counter()
-    for r in range(rounds):
-        for b in batch_sizes:
-            order = names[r % len(names):] + names[:r % len(names)]
-            for name in order:
-                c, key = cases[name], (name, b)
-                c.reset()
-                pos[key] = _run(c.step, data[key], pos[key], warmup, 2, None)
-                pos[key] = _run(c.step, data[key], pos[key], block, min_block_steps, times[key])
-    elapsed = time.perf_counter() - t_start
-    results = {}
-    for b in batch_sizes:
-        row = {}
-        for name in names:
-            ts = times[(name, b)]
-            q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
-            row[name] = {"median_ms": 1e3 * statistics.median(ts), "q1_ms": 1e3 * q[0],
-                         "q3_ms": 1e3 * q[2], "steps": len(ts)}
-        results[b] = row
-    return {"results": results, "elapsed_s": elapsed, "cases": names}
+    groups = {b: {name: (c.step, c.prepare(make_batches(b, seed)), c.reset)
+                  for name, c in cases.items()} for b in batch_sizes}
+    timed = harness.interleave(groups, rounds, warmup, block, min_block_steps)
+    results = {b: {name: harness.summary(timed["times"][(b, name)]) for name in cases}
+               for b in batch_sizes}
+    return {"results": results, "elapsed_s": timed["elapsed_s"], "cases": list(cases)}
 
 
 def format_table(res: dict) -> str:
     results, names = res["results"], res["cases"]
-    has_torch = "torch" in names
-    head = f"{'batch':>6} {'floor ms':>10} {'nn ms':>10} {'torch ms':>10} {'nn/floor':>9} " \
-           f"{'torch/floor':>12}"
+    head = f"{'batch':>6} {harness.floor_nn_torch_head(10)}"
     lines = [head, "-" * len(head)]
     for b, row in results.items():
-        f = row["floor"]["median_ms"]
-        n = row["nn"]["median_ms"]
-        t = row["torch"]["median_ms"] if has_torch else None
-        lines.append(f"{b:>6} {f:>10.3f} {n:>10.3f} "
-                     f"{(f'{t:.3f}' if t is not None else 'skipped'):>10} {n / f:>9.2f} "
-                     f"{(f'{t / f:.2f}' if t is not None else '-'):>12}")
+        lines.append(f"{b:>6} {harness.floor_nn_torch_cells(row, 10)}")
     lines.append("")
     lines.append("spread (interquartile range of per-step times, ms) and timed steps per cell:")
     for b, row in results.items():
-        cells = "   ".join(f"{name} {row[name]['q1_ms']:.3f}-{row[name]['q3_ms']:.3f} "
-                           f"(n={row[name]['steps']})" for name in names)
-        lines.append(f"  batch {b:>5}: {cells}")
+        lines.append(f"  batch {b:>5}: {harness.spread_cells(row, names)}")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------- CLI
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def _options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-sizes", default="32,128,1024",
                    help="comma-separated batch sizes (default: 32,128,1024)")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds (default 20; 2 with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 2 rounds of short blocks (numbers are rough)")
-    p.add_argument("--warmup", type=float, default=None,
-                   help="untimed seconds of the same case before each timed block "
-                        "(default 0.15, also with --quick: shorter falsifies torch's numbers)")
-    p.add_argument("--block", type=float, default=None,
-                   help="seconds per timed block (default 0.1; 0.02 with --quick)")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+
+
+def _more_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nn-input-grad", action="store_true",
                    help="let the nn model also compute the first Linear's input gradient, "
                         "which nobody uses and which the floor and torch never compute "
                         "(by default the nn model has set_input_grad(False), as nn.fit does)")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+
+
+def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     try:
         args.batch_sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
     except ValueError:
         p.error(f"--batch-sizes must be comma-separated integers, got {args.batch_sizes!r}")
     if not args.batch_sizes or min(args.batch_sizes) <= 0:
         p.error("--batch-sizes must be positive integers")
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 20
-    if args.warmup is None:
-        args.warmup = 0.15
-    if args.block is None:
-        args.block = 0.02 if args.quick else 0.1
-    if args.rounds <= 0:
-        p.error("--rounds must be positive")
-    return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return harness.parse_args(argv, __doc__, rounds=(20, 2), block=(0.1, 0.02),
+                              before=_options, after=_more_options, check=_check)
 
 
 def main(argv=None, out=print) -> int:
     """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math."""
     args = parse_args(argv)
-    with_torch = not args.no_torch and torch_available()
+    with_torch = not args.no_torch and harness.torch_available()
     NNCase.input_grad = args.nn_input_grad
     out(f"MLP {'-'.join(map(str, SIZES))} float32, ReLU, softmax CE (mean), "
         f"SGD lr={LR} momentum={MOMENTUM}")
-    load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    out(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}{load}")
-    if with_torch:
-        import torch
-        out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
-    else:
-        out("torch: not available (or --no-torch): column skipped")
+    out(harness.platform_line())
+    out(harness.torch_line(with_torch))
     out("nn: --nn-input-grad: the first layer also computes its unused input gradient"
         if args.nn_input_grad else
         "nn: model.set_input_grad(False), as nn.fit does (no unused input gradient)")
     ok = check_same_math(initial_weights(args.seed), make_batches(args.batch_sizes[0], args.seed),
                          with_torch, out=out)
-    out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "
-        f"block, blocks of {args.block:.3g} s; medians of per-step times")
+    out(harness.timing_line(args))
     res = benchmark(args.batch_sizes, args.rounds, args.warmup, args.block,
                     min_block_steps=3 if args.quick else 5, with_torch=with_torch,
                     seed=args.seed, out=out)
     out("")
     out(format_table(res))
-    out(f"\n(total {res['elapsed_s']:.1f} s)")
-    if not ok:
-        out("ERROR: nn and the floor do not compute the same thing (see above)")
-    return 0 if ok else 1
+    return harness.finish(ok, res["elapsed_s"], out)
 
 
 if __name__ == "__main__":

@@ -37,14 +37,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # benchmarks/ is not a package
+import _harness as harness  # noqa: E402
 
 INPUT, HIDDEN, STEPS, BATCH = 32, 128, 50, 32
 N_BATCHES = 4          # distinct random (x, G) pairs, cycled through
@@ -271,14 +271,6 @@ class TorchCellCase(TorchCase):
         self.out = (y, x.grad)
 
 
-def torch_available() -> bool:
-    try:
-        import torch  # noqa: F401
-    except Exception:  # ImportError, or a broken install
-        return False
-    return True
-
-
 # ----------------------------------------------------------------------------- checks
 NAMES = ("y", "dx", "dW_ih", "dW_hh", "db")
 
@@ -297,8 +289,7 @@ def check_same_math(weights, batches, torch_cases, out=print) -> bool:
     for name, res in results.items():
         if name == "floor":
             continue
-        errs = [float(np.max(np.abs(a - b)) / (np.max(np.abs(b)) + 1e-30))
-                for a, b in zip(res, results["floor"])]
+        errs = [harness.max_rel_diff(a, b) for a, b in zip(res, results["floor"])]
         good = max(errs) < 1e-4
         ok &= good or name != "nn"
         shown = "  ".join(f"{n} {e:.1e}" for n, e in zip(NAMES, errs))
@@ -307,58 +298,21 @@ def check_same_math(weights, batches, torch_cases, out=print) -> bool:
 
 
 # ----------------------------------------------------------------------------- timing
-def _run(step, data, i0: int, min_time: float, min_steps: int, record: list | None) -> int:
-    """Run steps until both ``min_time`` seconds and ``min_steps`` steps have passed;
-    append each step's duration to ``record`` if given. Returns the next batch index."""
-    k = len(data)
-    perf = time.perf_counter
-    i, done = i0, 0
-    end = perf() + min_time
-    while True:
-        x, G = data[i % k]
-        i += 1
-        t0 = perf()
-        step(x, G)
-        t1 = perf()
-        done += 1
-        if record is not None:
-            record.append(t1 - t0)
-        if done >= min_steps and t1 >= end:
-            return i
-
-
 def benchmark(factories, rounds: int, warmup: float, block_s: float, min_block_steps: int,
               seed: int = 0) -> dict:
     weights = initial_weights(seed)
     cases = {f.name: f(weights) for f in factories}
     names = list(cases)
-    data = {name: cases[name].prepare(make_batches(seed)) for name in names}
-    times = {name: [] for name in names}
-    block_medians = {name: [] for name in names}
-    pos = dict.fromkeys(names, 0)
-    t_start = time.perf_counter()
-    for r in range(rounds):
-        order = names[r % len(names):] + names[:r % len(names)]
-        for name in order:
-            step = cases[name].step
-            pos[name] = _run(step, data[name], pos[name], warmup, 2, None)
-            block: list[float] = []
-            pos[name] = _run(step, data[name], pos[name], block_s, min_block_steps, block)
-            times[name] += block
-            block_medians[name].append(statistics.median(block))
-    elapsed = time.perf_counter() - t_start
+    group = {name: (cases[name].step, cases[name].prepare(make_batches(seed)), None)
+             for name in names}
+    timed = harness.interleave({"lstm": group}, rounds, warmup, block_s, min_block_steps)
+    medians = timed["block_medians"]
     stats = {}
     for name in names:
-        ts = times[name]
-        q = statistics.quantiles(ts, n=4) if len(ts) >= 2 else [ts[0]] * 3
-        # the ratio to the floor within each round (blocks run minutes apart see different
-        # loads on a shared machine; blocks of one round are seconds apart)
-        ratios = sorted(m / f for m, f in zip(block_medians[name], block_medians["floor"]))
-        stats[name] = {"median_ms": 1e3 * statistics.median(ts), "q1_ms": 1e3 * q[0],
-                       "q3_ms": 1e3 * q[2], "steps": len(ts),
-                       "round_ratio_median": statistics.median(ratios),
-                       "round_ratio_min": ratios[0], "round_ratio_max": ratios[-1]}
-    return {"stats": stats, "elapsed_s": elapsed, "cases": names}
+        lo, mid, hi = harness.round_ratios(medians[("lstm", name)], medians[("lstm", "floor")])
+        stats[name] = {**harness.summary(timed["times"][("lstm", name)]),
+                       "round_ratio_median": mid, "round_ratio_min": lo, "round_ratio_max": hi}
+    return {"stats": stats, "elapsed_s": timed["elapsed_s"], "cases": names}
 
 
 def format_table(res: dict) -> str:
@@ -377,40 +331,24 @@ def format_table(res: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- CLI
-def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=None,
-                   help="interleaved rounds (default 12; 2 with --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke test: 2 rounds of short blocks (numbers are rough)")
-    p.add_argument("--warmup", type=float, default=0.15,
-                   help="untimed seconds of the same case before each timed block (default 0.15)")
-    p.add_argument("--block", type=float, default=None,
-                   help="seconds per timed block (default 0.4; 0.05 with --quick)")
-    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+def _more_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-torch-cell", action="store_true",
                    help="skip the cell-by-cell PyTorch LSTM")
     p.add_argument("--threads", type=int, default=None,
                    help="BLAS threads for NumPy and torch (default: each library's own "
                         "default, 2 on this machine); 1 is steadier on a busy machine")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    if args.rounds is None:
-        args.rounds = 2 if args.quick else 12
-    if args.block is None:
-        args.block = 0.05 if args.quick else 0.4
-    if args.rounds <= 0:
-        p.error("--rounds must be positive")
-    return args
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return harness.parse_args(argv, __doc__, rounds=(12, 2), block=(0.4, 0.05), after=_more_options)
 
 
 def main(argv=None, out=print) -> int:
     """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math."""
     args = parse_args(argv)
-    with_torch = not args.no_torch and torch_available()
+    with_torch = not args.no_torch and harness.torch_available()
     if args.threads is not None:
-        from nn.jobs.lstm_lm import _numpy_openblas
+        from nn.jobs.common import _numpy_openblas
 
         lib = _numpy_openblas()
         if lib is None:
@@ -423,30 +361,21 @@ def main(argv=None, out=print) -> int:
             torch.set_num_threads(args.threads)
     out(f"LSTM input {INPUT}, hidden {HIDDEN}, T {STEPS}, batch {BATCH}, float32: "
         "forward + backward (y, dx, dW_ih, dW_hh, db)")
-    load = f", load avg {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    out(f"python {platform.python_version()}, numpy {np.__version__}, cpus {os.cpu_count()}{load}")
+    out(harness.platform_line())
+    out(harness.torch_line(with_torch, "columns"))
     torch_cases = []
     if with_torch:
-        import torch
-
-        out(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
         torch_cases = [TorchCase] + ([] if args.no_torch_cell else [TorchCellCase])
-    else:
-        out("torch: not available (or --no-torch): columns skipped")
     if args.threads is not None:
         out(f"--threads {args.threads}: NumPy's OpenBLAS and torch limited to {args.threads}")
     ok = check_same_math(initial_weights(args.seed), make_batches(args.seed), torch_cases,
                          out=out)
-    out(f"timing: {args.rounds} interleaved rounds, warm-up {args.warmup:.3g} s before each "
-        f"block, blocks of {args.block:.3g} s; medians of per-step times")
+    out(harness.timing_line(args))
     res = benchmark([FloorCase, NNCase] + torch_cases, args.rounds, args.warmup, args.block,
                     min_block_steps=2 if args.quick else 5, seed=args.seed)
     out("")
     out(format_table(res))
-    out(f"\n(total {res['elapsed_s']:.1f} s)")
-    if not ok:
-        out("ERROR: nn and the floor do not compute the same thing (see above)")
-    return 0 if ok else 1
+    return harness.finish(ok, res["elapsed_s"], out)
 
 
 if __name__ == "__main__":
