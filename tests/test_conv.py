@@ -69,7 +69,7 @@ def torch_conv(torch, layer):
 @given(cfg=conv_configs(), seed=seeds, bias=st.booleans())
 def test_conv2d_gradcheck(cfg, seed, bias):
     N, C, H, W, O, k, s, p, d = cfg
-    layer = nn.Conv2d(C, O, k, s, p, d, bias=bias, rng=seed, dtype=F64)
+    layer = nn.Conv2d(C, O, k, s, p, dilation=d, bias=bias, rng=seed, dtype=F64)
     x = random_input((N, C, H, W), seed)
     report = nn.assert_gradcheck(layer, x, seed=seed, max_coords=40)
     assert [r.name for r in report.results] == ["input", "weight"] + (["bias"] if bias else [])
@@ -80,7 +80,7 @@ def test_both_im2col_routes_and_both_layouts_agree(cfg, seed):
     """C order and channels-last memory of the same input (the plane route and the window
     route for few channels) give the same output and gradients."""
     N, C, H, W, O, k, s, p, d = cfg
-    a = nn.Conv2d(C, O, k, s, p, d, rng=seed, dtype=F64)
+    a = nn.Conv2d(C, O, k, s, p, dilation=d, rng=seed, dtype=F64)
     b = copy.deepcopy(a)
     x = random_input((N, C, H, W), seed)
     x_cl = random_input((N, C, H, W), seed, channels_last=True)
@@ -97,7 +97,7 @@ def test_conv2d_gradcheck_many_channels(cfg, seed):
     """Six input channels: the channels-last window route of im2col (few channels use the
     plane-by-plane route); both must give the same gradients."""
     N, _, H, W, O, k, s, p, d = cfg
-    layer = nn.Conv2d(6, O, k, s, p, d, rng=seed, dtype=F64)
+    layer = nn.Conv2d(6, O, k, s, p, dilation=d, rng=seed, dtype=F64)
     nn.assert_gradcheck(layer, random_input((N, 6, H, W), seed), seed=seed, max_coords=30)
 
 
@@ -131,7 +131,7 @@ def test_gradcheck_catches_a_flipped_kernel_in_backward():
 @given(cfg=conv_configs(max_side=12, max_channels=5))
 def test_output_shape_matches_the_closed_form(cfg):
     N, C, H, W, O, k, s, p, d = cfg
-    layer = nn.Conv2d(C, O, k, s, p, d, rng=0)
+    layer = nn.Conv2d(C, O, k, s, p, dilation=d, rng=0)
     y = layer(np.zeros((N, C, H, W), F32))
     expected = (N, O, closed_form(H, k[0], s[0], p[0], d[0]),
                 closed_form(W, k[1], s[1], p[1], d[1]))
@@ -145,10 +145,11 @@ def test_int_and_pair_arguments():
     for attr in ("kernel_size", "stride", "padding", "dilation"):
         assert getattr(a, attr) == getattr(b, attr)
     assert a.weight.shape == (3, 2, 3, 3) and a.bias.shape == (3,)
-    # positional order follows PyTorch: in, out, kernel_size, stride, padding, dilation, bias
-    c = nn.Conv2d(2, 3, (1, 2), (3, 4), (0, 1), (2, 1), False)
-    assert (c.kernel_size, c.stride, c.padding, c.dilation, c.bias) == \
-        ((1, 2), (3, 4), (0, 1), (2, 1), None)
+    # positional order follows SPEC.md: in, out, kernel_size, stride, padding, bias, rng, dtype
+    # (dilation is keyword-only; PyTorch puts it before bias)
+    c = nn.Conv2d(2, 3, (1, 2), (3, 4), (0, 1), False, 0, np.float64, dilation=(2, 1))
+    assert (c.kernel_size, c.stride, c.padding, c.dilation, c.bias, c.weight.dtype) == \
+        ((1, 2), (3, 4), (0, 1), (2, 1), None, np.float64)
 
 
 # ---------------------------------------------------------------------- values
@@ -199,7 +200,7 @@ def test_backward_by_hand():
 ])
 def test_matches_torch_forward_and_backward(C, O, H, W, k, s, p, d, channels_last):
     torch = pytest.importorskip("torch")
-    layer = nn.Conv2d(C, O, k, s, p, d, rng=1, dtype=F64)
+    layer = nn.Conv2d(C, O, k, s, p, dilation=d, rng=1, dtype=F64)
     ref = torch_conv(torch, layer)
     x = random_input((2, C, H, W), 2, channels_last)
     y = layer(x)

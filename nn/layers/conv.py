@@ -96,10 +96,13 @@ class Conv2d(Layer):
     with a = sqrt(5): U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, with
     fan_in = C_in*kh*kw. Any name of :mod:`nn.init` (e.g. ``"he"``) is accepted; those
     zero the bias.
+
+    Positional order is the API contract's (``..., padding, bias, rng, dtype``);
+    ``dilation`` and ``init`` are keyword-only (PyTorch puts dilation before bias).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, bias: bool = True, *, init="torch", rng=None, dtype=None):
+                 bias: bool = True, rng=None, dtype=None, *, dilation=1, init="torch"):
         super().__init__()
         for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
