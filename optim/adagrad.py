@@ -28,15 +28,17 @@ class Adagrad(Optimizer):
     ----------
     params : iterable of Parameters or of parameter groups (dicts)
     lr : float, default 1e-2
-    lr_decay : float >= 0, default 0
-    weight_decay : float >= 0, default 0
-    initial_accumulator_value : float >= 0, default 0
     eps : float >= 0, default 1e-10
+    lr_decay : float >= 0, default 0 (keyword-only)
+    weight_decay : float >= 0, default 0 (keyword-only)
+    initial_accumulator_value : float >= 0, default 0 (keyword-only)
+
+    The positional order is the API contract's (lr, eps), not PyTorch's (which puts
+    lr_decay, weight_decay and initial_accumulator_value before eps).
     """
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10):
+    def __init__(self, params, lr: float = 1e-2, eps: float = 1e-10, *, lr_decay: float = 0.0,
+                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value,
                                       eps=eps))

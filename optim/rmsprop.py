@@ -37,13 +37,16 @@ class RMSprop(Optimizer):
     alpha : float in [0, 1), default 0.99
         Smoothing constant of the running averages.
     eps : float >= 0, default 1e-8
-    weight_decay : float >= 0, default 0
     momentum : float >= 0, default 0
-    centered : bool, default False
+    weight_decay : float >= 0, default 0 (keyword-only)
+    centered : bool, default False (keyword-only)
+
+    The positional order is the API contract's (lr, alpha, eps, momentum), not PyTorch's
+    (which puts weight_decay before momentum): the extras are keyword-only.
     """
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+                 momentum: float = 0.0, *, weight_decay: float = 0.0, centered: bool = False):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered))
 

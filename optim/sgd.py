@@ -20,10 +20,13 @@ class SGD(Optimizer):
         p = p - lr g
 
     State per parameter: ``momentum_buffer`` (b), only when μ != 0.
+
+    Positional order is the API contract's (lr, momentum, nesterov, weight_decay);
+    ``dampening`` is keyword-only (PyTorch puts it third).
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, *, dampening: float = 0.0):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       nesterov=nesterov, weight_decay=weight_decay))
 
@@ -67,7 +70,7 @@ class Momentum(SGD):
         b = g (t = 1);  b = μ b + g (t > 1);  p = p - lr b
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, params, lr: float = 0.01, momentum: float = 0.9, nesterov: bool = False,
+                 weight_decay: float = 0.0, *, dampening: float = 0.0):
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
                          nesterov=nesterov, weight_decay=weight_decay)
