@@ -129,8 +129,8 @@ class CrossEntropyLoss(Loss):
     to class-index targets only; with probability targets every position counts.
     """
 
-    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0,
-                 ignore_index: int | None = None):
+    def __init__(self, label_smoothing: float = 0.0, ignore_index: int | None = None, *,
+                 reduction: str = "mean"):
         super().__init__(reduction)
         if not _is_real(label_smoothing) or not 0.0 <= float(label_smoothing) <= 1.0:
             raise ValueError(
