@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..layer import Layer
+from ..layer import Layer, check_grad
 
 
 class Sequential(Layer):
@@ -88,9 +88,11 @@ class Residual(Layer):
                 f"Residual: the wrapped layer {self.layer._label()} must keep the input shape "
                 f"{np.shape(x)}, but returned {np.shape(fx)}"
             )
-        self._cache = True
-        return x + fx
+        y = x + fx
+        self._cache = (y.shape, y.dtype)
+        return y
 
     def backward(self, grad_y):
-        self._saved()
+        shape, dtype = self._saved()
+        grad_y = check_grad(self, grad_y, shape, dtype)  # a float64 gradient is cast, not kept
         return grad_y + self.layer.backward(grad_y)
