@@ -223,12 +223,17 @@ def save(model: Layer, path: str | os.PathLike) -> str:
 def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
     """Load a file written by :func:`save` (or a checkpoint) into ``model``; returns it.
 
+    ``path`` is the one given to :func:`save`: when it does not exist but ``path + ".npz"``
+    does (save added the suffix), that file is read.
+
     Loaded with ``allow_pickle=False``. A truncated file, another format version, pickled
     objects, or a missing/unexpected key or shape mismatch raises :class:`CheckpointError`
     naming the problem (:class:`CheckpointKeyError`, also a ``KeyError``, for names), and
     leaves the model unchanged.
     """
     path = os.fspath(path)
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path += ".npz"  # save() added the suffix: the same path round-trips
     arrays, meta = read_npz(path, "nn.load")
     if meta.get("kind") == "checkpoint":
         prefix = "model/"
