@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 
+from .. import functional as F
 from .._config import get_rng
 from ..layer import Layer, check_grad, check_input
 from .dropout import Dropout
@@ -183,7 +184,7 @@ class MultiHeadAttention(Layer):
         st -= m
         with np.errstate(under="ignore"):
             np.exp(st, out=st)  # exp(-inf) = 0: masked keys get exactly zero weight
-        s = np.matmul(_ones(T, dt), st)  # column sums (N, H, T_query): >= 1 unless all masked
+        s = np.matmul(F.ones(T, dt), st)  # column sums (N, H, T_query): >= 1 unless all masked
         if masked:
             np.maximum(s, 1, out=s)  # all-masked query: weights stay 0 instead of 0/0
         np.reciprocal(s, out=s)
@@ -211,7 +212,7 @@ class MultiHeadAttention(Layer):
         dch = dctx.reshape(N, T, H, d).transpose(0, 2, 1, 3)
         # D_i = dC_i . C_i per head: (N*T*H,) -> (N, H, 1, T_query)
         prod = dctx * ctx
-        D = np.matmul(prod.reshape(-1, d), _ones(d, dt)).reshape(N, T, H).transpose(0, 2, 1)
+        D = np.matmul(prod.reshape(-1, d), F.ones(d, dt)).reshape(N, T, H).transpose(0, 2, 1)
         # dV = P^T dC   (in the key-major layout: Pt dC)
         dv = np.empty((N, T, H, d), dtype=dt)
         np.matmul(pd, dch, out=dv.transpose(0, 2, 1, 3))
@@ -249,18 +250,6 @@ class MultiHeadAttention(Layer):
 
 
 _CAUSAL: dict[tuple[int, str], np.ndarray] = {}
-_ONES: dict[tuple[int, str], np.ndarray] = {}
-
-
-def _ones(n: int, dtype: np.dtype) -> np.ndarray:
-    key = (n, np.dtype(dtype).str)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:
-            _ONES.clear()
-        ones = _ONES[key] = np.ones(n, dtype=dtype)
-        ones.flags.writeable = False
-    return ones
 
 
 class PositionalEncoding(Layer):
