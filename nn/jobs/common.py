@@ -48,6 +48,30 @@ def info(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+def train_classifier(args: argparse.Namespace, model, data, what: str):
+    """Train ``model`` with cross-entropy and the chosen optimizer on ``data`` =
+    ``((x_tr, y_tr), (x_val, y_val), (x_te, y_te))``, with a progress line naming ``what``.
+
+    Returns ``(history, test_metrics, seconds)``.
+    """
+    import time
+
+    import nn
+
+    (x_tr, y_tr), (x_val, y_val), (x_te, y_te) = data
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr)
+    info(args, f"training {args.model} ({model.num_parameters():,} parameters) on {what}: "
+               f"{len(x_tr)} train / {len(x_val)} validation / {len(x_te)} test, "
+               f"optimizer {args.optimizer}")
+    start = time.perf_counter()
+    history = nn.fit(model, loss_fn, optimizer, x_tr, y_tr, epochs=args.epochs,
+                     batch_size=args.batch_size, validation_data=(x_val, y_val),
+                     rng=args.seed, verbose=args.verbose)
+    seconds = time.perf_counter() - start
+    return history, nn.evaluate(model, loss_fn, x_te, y_te), seconds
+
+
 def finish(args: argparse.Namespace, model, history, metrics: dict, seconds: float) -> dict:
     """Save weights and curves when asked, print the final test metrics, return them."""
     import nn

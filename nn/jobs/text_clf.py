@@ -11,11 +11,10 @@ function of word counts is always right: the negation must flip the adjective).
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 
-from .common import finish, info, make_optimizer
+from .common import finish, train_classifier
 
 DESCRIPTION = ("the source documents' text classifier (Embedding -> mean -> Linear -> tanh -> "
                "Dropout -> Linear(2)) on generated reviews with negation")
@@ -46,20 +45,13 @@ def run(args: argparse.Namespace) -> dict:
     import nn
 
     nn.manual_seed(args.seed)
-    vocab, (x_tr, y_tr), (x_val, y_val), (x_te, y_te), texts_te = sentiment_split(args.seed)
+    vocab, train, val, test, texts_te = sentiment_split(args.seed)
     model = nn.models.text_classifier(len(vocab), EMBED, args.hidden, dropout=DROPOUT,
                                       pad_id=vocab.pad_id, rng=args.seed)
-    loss_fn = nn.CrossEntropyLoss()
-    optimizer = make_optimizer(args.optimizer, model.parameters(), args.lr)
-    info(args, f"training text-clf ({model.num_parameters():,} parameters) on generated reviews: "
-               f"{len(x_tr)} train / {len(x_val)} validation / {len(x_te)} test, vocabulary "
-               f"{len(vocab)}, padded to {x_tr.shape[1]} tokens, optimizer {args.optimizer}")
-    start = time.perf_counter()
-    history = nn.fit(model, loss_fn, optimizer, x_tr, y_tr, epochs=args.epochs,
-                     batch_size=args.batch_size, validation_data=(x_val, y_val),
-                     rng=args.seed, verbose=args.verbose)
-    seconds = time.perf_counter() - start
-    metrics = nn.evaluate(model, loss_fn, x_te, y_te)
+    what = (f"generated reviews (vocabulary {len(vocab)}, padded to {train[0].shape[1]} "
+            "tokens)")
+    history, metrics, seconds = train_classifier(args, model, (train, val, test), what)
+    x_te, y_te = test
     pred = nn.predict(model, x_te[:4]).argmax(axis=1)
     for text, p, t in zip(texts_te[:4], pred, y_te[:4]):
         print(f"  {'positive' if p else 'negative'} (true {'positive' if t else 'negative'}): "
