@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from strategies import arrays, seeds
@@ -58,11 +58,18 @@ def encoder_layer(E, H, F, seed, dropout=0.0, dtype=F64, **options):
 
 
 # ---------------------------------------------------------------------- gradient checks
+# Pinned: with E = 2, F = 4 and seed 4 the layer amplifies the forward's rounding about 100x
+# (more than noise_k, which counts only the outputs' rounding, allows): at eps = 1e-6, 24 of
+# 40 random inputs failed by ~2e-8, the error shrinking as eps grows (1.7e-7 at 1e-7, 2e-9
+# at 1e-5, 1e-9 at 1e-4), so rounding, not a wrong gradient. eps = 1e-5 keeps truncation
+# (~eps^2) far below atol and failed 0 of the 40.
+@example(case=(np.zeros((3, 3, 2)), 1, 4,
+               dict(norm_first=False, causal=False, activation="relu"), None, 4))
 @given(case=encoder_cases())
 def test_encoder_layer_gradcheck(case):
     x, H, F, options, mask, seed = case
     layer = encoder_layer(x.shape[-1], H, F, seed, **options)
-    report = nn.assert_gradcheck(layer, x, seed=seed, max_coords=24,
+    report = nn.assert_gradcheck(layer, x, seed=seed, eps=1e-5, max_coords=24,
                                  forward_kwargs={"mask": mask})
     assert len(report.results) == 1 + 16  # input, 4 projections x2, 2 linears x2, 2 norms x2
 
