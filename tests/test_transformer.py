@@ -18,6 +18,7 @@ from strategies import arrays, seeds
 from test_attention import randomise_biases, torch_grads_of_mha, torch_mha_from
 
 import nn
+from nn.testing import distinct
 
 F64 = np.float64
 F32 = np.float32
@@ -42,7 +43,10 @@ def encoder_cases(draw, max_n=3, max_t=4, masks=True):
     H = draw(st.integers(1, 2), label="heads")
     d = draw(st.integers(1, 3), label="head width")
     F = draw(st.integers(1, 6), label="dim_feedforward")
-    x = draw(arrays((N, T, H * d), -2.0, 2.0), label="x")
+    # distinct values: with x = 0 and dropout zeroing the attention output, a row of x + a
+    # is all equal, variance 0 under norm1, and central differences are off by 1e-3 (the
+    # degenerate input of docs/testing.md), though the layer is right
+    x = draw(arrays((N, T, H * d), -2.0, 2.0, nudge=distinct()), label="x")
     options = dict(norm_first=draw(st.booleans(), label="norm_first"),
                    causal=draw(st.booleans(), label="causal"),
                    activation=draw(st.sampled_from(["relu", "gelu"]), label="activation"))
@@ -74,6 +78,8 @@ def test_encoder_layer_gradcheck(case):
     assert len(report.results) == 1 + 16  # input, 4 projections x2, 2 linears x2, 2 norms x2
 
 
+@example(case=(distinct()(np.zeros((3, 2, 2))), 2, 5,
+               dict(norm_first=False, causal=False, activation="gelu"), None, 127), p=0.5)
 @given(case=encoder_cases(max_t=3), p=st.sampled_from([0.1, 0.5]))
 def test_encoder_layer_gradcheck_with_dropout_fixed(case, p):
     x, H, F, options, mask, seed = case
