@@ -182,3 +182,12 @@ def test_matches_torch_embedding():
     layer.backward(G)
     np.testing.assert_array_equal(y, yt.detach().numpy())
     np.testing.assert_allclose(layer.weight.grad, t.weight.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_changing_the_index_array_after_forward_does_not_change_the_gradient():
+    emb = nn.Embedding(5, 2, rng=0, dtype=np.float64)
+    idx = np.array([[1, 2], [3, 1]])
+    emb(idx)
+    idx[...] = 0  # the caller reuses its buffer for the next batch
+    emb.backward(np.ones((2, 2, 2)))
+    np.testing.assert_array_equal(emb.weight.grad[:, 0], [0, 2, 1, 1, 0])

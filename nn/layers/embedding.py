@@ -87,7 +87,7 @@ class Embedding(Layer):
 
     def forward(self, idx: np.ndarray) -> np.ndarray:
         idx = self._check_indices(idx)
-        self._cache = idx
+        self._cache = np.array(idx, copy=True)  # the caller may reuse its index array
         # y = W[idx]  (np.take along rows: one gather)
         return np.take(self.weight.data, idx, axis=0)
 
