@@ -105,10 +105,16 @@ def test_every_loss_takes_reduction(loss):
     assert loss(reduction="sum").reduction == "sum"
 
 
-@pytest.mark.parametrize("sched, args", [("ExponentialLR", (0.5,)), ("CosineAnnealingLR", (4,))])
-def test_other_schedulers_exist(sched, args):
+@pytest.mark.parametrize("sched, args, lr1", [
+    ("ExponentialLR", (0.5,), 0.5),                                   # lr * gamma
+    ("CosineAnnealingLR", (4,), 0.5 * (1 + np.cos(np.pi / 4))),       # eta_max (1 + cos(pi/T))/2
+])
+def test_other_schedulers_exist(sched, args, lr1):
     opt = optim.SGD([nn.Parameter(np.ones(1))], lr=1.0)
-    getattr(optim.lr_scheduler, sched)(opt, *args).step()
+    scheduler = getattr(optim.lr_scheduler, sched)(opt, *args)
+    scheduler.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(lr1, rel=1e-12)
+    assert scheduler.get_last_lr() == [opt.param_groups[0]["lr"]]
 
 
 # ---------------------------------------------------------------------- positional calls
