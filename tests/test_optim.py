@@ -417,3 +417,71 @@ def test_optimizer_zero_grad_clears_packed_gradients_seen_through_references():
     model(x)
     model.backward(np.ones((2, 2), np.float32))
     np.testing.assert_allclose(model[0].weight.grad, fresh + 1.0, rtol=1e-6)  # added to
+
+
+# ---------------------------------------------------------------------- cache-sized chunks
+CHUNKED_RULES = {
+    "sgd": lambda ps: optim.SGD(ps, lr=0.1),
+    "momentum-wd": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01),
+    "nesterov": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    "dampening": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.3),
+    "adam-amsgrad": lambda ps: optim.Adam(ps, lr=0.01, weight_decay=0.1, amsgrad=True),
+    "adamw": lambda ps: optim.AdamW(ps, lr=0.01),
+    "rmsprop": lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01, weight_decay=0.1),
+}
+
+
+def _chunked_run(rule, shapes, grads, chunk_bytes, monkeypatch, resync_at=None):
+    """Parameters and optimizer state after len(grads) steps with the given chunk size."""
+    monkeypatch.setattr(optim.optimizer, "CHUNK_BYTES", chunk_bytes)
+    rng = np.random.default_rng(0)
+    params = [nn.Parameter(rng.standard_normal(s)) for s in shapes]
+    opt = CHUNKED_RULES[rule](params)
+    for t, step_grads in enumerate(grads):
+        opt.zero_grad()
+        for p, g in zip(params, step_grads):
+            p.grad[...] = g
+        if t == resync_at:
+            params[0].data = params[0].data.copy()  # re-partition mid-run, state carried over
+        opt.step()
+    state = opt.state_dict()["state"]
+    return [p.data.copy() for p in params], state
+
+
+@pytest.mark.parametrize("rule", sorted(CHUNKED_RULES))
+@given(shapes=st.lists(st.tuples(st.integers(1, 5), st.integers(1, 7)), min_size=1, max_size=4),
+       chunk_bytes=st.integers(8, 200), resync_at=st.sampled_from([None, 1, 2]),
+       seed=st.integers(0, 2**16))
+def test_chunked_update_is_bit_identical_to_one_pass(rule, shapes, chunk_bytes, resync_at,
+                                                     seed):
+    """An update runs chunk by chunk (optim.optimizer.CHUNK_BYTES per array, so that a chunk
+    stays in cache); the rules are elementwise, so any chunking, including chunks that split
+    a parameter and a short last chunk, gives the same bits as one pass over everything,
+    through a re-partition too."""
+    rng = np.random.default_rng(seed)
+    grads = [[rng.standard_normal(s) for s in shapes] for _ in range(4)]
+    with pytest.MonkeyPatch.context() as mp:
+        ref_params, ref_state = _chunked_run(rule, shapes, grads, 1 << 30, mp, resync_at)
+    with pytest.MonkeyPatch.context() as mp:
+        params, state = _chunked_run(rule, shapes, grads, chunk_bytes, mp, resync_at)
+    for a, b in zip(params, ref_params):
+        np.testing.assert_array_equal(a, b)
+    assert state.keys() == ref_state.keys()
+    for i in state:
+        assert state[i].keys() == ref_state[i].keys()
+        for k in state[i]:
+            np.testing.assert_array_equal(state[i][k], ref_state[i][k])
+
+
+def test_chunked_partition_shares_scratch_of_one_chunk(monkeypatch):
+    monkeypatch.setattr(optim.optimizer, "CHUNK_BYTES", 64)  # 8 float64 per chunk
+    p = nn.Parameter(np.zeros(20))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad[...] = np.arange(20.0)
+    opt.step()
+    (flat,) = opt._flats[0]
+    assert [(c.lo, c.hi) for c in flat.chunks] == [(0, 8), (8, 16), (16, 20)]
+    assert all(t.shape == (8,) for t in flat._tmp)
+    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], np.arange(20.0))
+    np.testing.assert_allclose(p.data, -0.1 * np.arange(20.0))
