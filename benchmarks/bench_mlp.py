@@ -271,7 +271,11 @@ def benchmark(batch_sizes, rounds: int, warmup: float, block: float, min_block_s
     groups = {b: {name: (c.step, c.prepare(make_batches(b, seed)), c.reset)
                   for name, c in cases.items()} for b in batch_sizes}
     timed = harness.interleave(groups, rounds, warmup, block, min_block_steps)
-    results = {b: {name: harness.summary(timed["times"][(b, name)]) for name in cases}
+    medians = timed["block_medians"]
+    results = {b: {name: {**harness.summary(timed["times"][(b, name)]),
+                          "round_ratios": harness.round_ratios(medians[(b, name)],
+                                                               medians[(b, "floor")])}
+                   for name in cases}
                for b in batch_sizes}
     return {"results": results, "elapsed_s": timed["elapsed_s"], "cases": list(cases)}
 
@@ -282,6 +286,15 @@ def format_table(res: dict) -> str:
     lines = [head, "-" * len(head)]
     for b, row in results.items():
         lines.append(f"{b:>6} {harness.floor_nn_torch_cells(row, 10)}")
+    lines.append("")
+    lines.append("paired per round (each block's median over the floor's block median of the same "
+                 "round,\nseconds apart, so that slow drifts of a shared machine cancel): "
+                 "median (min-max) over the rounds")
+    for b, row in results.items():
+        cells = "   ".join(f"{name}/floor {row[name]['round_ratios'][1]:.2f} "
+                           f"({row[name]['round_ratios'][0]:.2f}-{row[name]['round_ratios'][2]:.2f})"
+                           for name in names if name != "floor")
+        lines.append(f"  batch {b:>5}: {cells}")
     lines.append("")
     lines.append("spread (interquartile range of per-step times, ms) and timed steps per cell:")
     for b, row in results.items():
