@@ -174,7 +174,7 @@ class RNN(_Recurrent):
     ``forward(x, state=None)`` with state h_0 ``(N, hidden)`` (zeros if None); afterwards
     ``self.state`` is h_T. ``forward`` caches x (time-major) and h_0..h_T.
 
-    Backward, for t = T-1 .. 0, with G_t the upstream gradient of h_t::
+    Backward, for t = T .. 1, with G_t the upstream gradient of h_t::
 
         dh_t  = G_t + dh_{t+1} from the step above      (dh_T: the grad_state, or 0)
         dz_t  = dh_t * phi'(z_t)    phi' = 1 - h_t^2 (tanh) or [h_t > 0] (relu)
@@ -271,7 +271,7 @@ class LSTM(_Recurrent):
         c_t = f * c_{t-1} + i * g
         h_t = o * tanh(c_t)
 
-    Backward, t = T-1 .. 0 (dh_T, dc_T: the grad_state, or 0; G_t the upstream of h_t)::
+    Backward, t = T .. 1 (dh_T, dc_T: the grad_state, or 0; G_t the upstream of h_t)::
 
         dh   = G_t + dh_t                    (dh_t from the step above)
         do   = dh * tanh(c_t)
@@ -421,7 +421,7 @@ class GRU(_Recurrent):
         n = tanh(a_n + r * q_t),                  q_t = h_{t-1} W_hn + b_hn
         h_t = (1 - z) * n + z * h_{t-1}  =  n + z * (h_{t-1} - n)
 
-    Backward, t = T-1 .. 0 (dh_T: the grad_state, or 0; G_t the upstream of h_t)::
+    Backward, t = T .. 1 (dh_T: the grad_state, or 0; G_t the upstream of h_t)::
 
         dh = G_t + dh_t
         dn_pre = dh (1 - z) (1 - n^2)                  (the gradient of a_n)
