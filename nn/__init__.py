@@ -71,3 +71,13 @@ __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
 __all__ += ["RNN", "LSTM", "GRU", "text"]
 __all__ += ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
 __all__ += ["NonFiniteError"]
+
+
+def __getattr__(name: str):
+    """``nn.testing`` on first use, so that ``import nn`` works without hypothesis (a test
+    dependency) while ``import nn; nn.testing.check_layer(...)`` works with it."""
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module(".testing", __name__)
+    raise AttributeError(f"module 'nn' has no attribute {name!r}")

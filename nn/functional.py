@@ -41,7 +41,13 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """1 / (1 + exp(-x)) without overflow (scipy.special.expit), dtype kept."""
-    return special.expit(x)
+    return keep_dtype(special.expit(x), x)
+
+
+def keep_dtype(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``y`` in ``x``'s floating dtype. SciPy's special functions have no float16 loop and
+    compute float16 in float64; the result goes back to the input's dtype."""
+    return y if y.dtype == x.dtype else y.astype(x.dtype)
 
 
 def log_sigmoid(x: np.ndarray) -> np.ndarray:

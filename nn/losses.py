@@ -328,8 +328,11 @@ class HingeLoss(Loss):
             raise TypeError(f"HingeLoss: multi-class targets must be integers, got dtype {t.dtype}")
         N, C = x.shape
         if N and (t.min() < 0 or t.max() >= C):
+            hint = (f"; for binary hinge with +/-1 targets, give scores and targets the same "
+                    f"shape (scores {x.shape}, targets {t.shape}: pass t[:, None] or "
+                    f"scores[:, 0])" if C == 1 else "")
             raise ValueError(f"HingeLoss: target class index out of range for {C} classes "
-                             f"(scores shape {x.shape})")
+                             f"(scores shape {x.shape}){hint}")
         rows = np.arange(N)
         margins = x - x[rows, t][:, None] + x.dtype.type(self.margin)
         margins[rows, t] = 0

@@ -64,6 +64,15 @@ class Parameter:
 
     @grad.setter
     def grad(self, value: np.ndarray) -> None:
+        if not isinstance(value, np.ndarray) or value.shape != self.data.shape \
+                or value.dtype != self.data.dtype:
+            got = (f"shape {value.shape}, dtype {value.dtype}" if isinstance(value, np.ndarray)
+                   else type(value).__name__)
+            err = ValueError if isinstance(value, np.ndarray) and value.dtype == self.data.dtype \
+                else TypeError
+            raise err(f"{self!r}: a gradient must be an ndarray of the parameter's shape "
+                      f"{self.data.shape} and dtype {self.data.dtype} (never broadcast), "
+                      f"got {got}")
         self._grad = value
         self._zeroed = self._stale = False
         self._exposed = True

@@ -313,6 +313,9 @@ class _MetricState:
         self.classy = True
 
     def update(self, loss: float, outputs: np.ndarray, targets) -> None:
+        # "mean": weighted by the elements that counted, so the result is the mean over the
+        # whole data; "sum": the sum over the whole data. Either way, the value the loss
+        # gives on all the data at once, whatever the batch size.
         w = float(getattr(self.loss_fn, "last_count", 1) or 0) \
             if self.loss_fn.reduction == "mean" else 1.0
         self.loss_sum += loss * w
@@ -334,6 +337,14 @@ class _MetricState:
             self.true.append(true)
             if scores is not None:
                 self.scores.append(scores)
+
+    def loss(self, empty: float = 0.0) -> float:
+        """The loss so far: the mean over the counted elements ("mean") or the total
+        ("sum")."""
+        if not self.weight:
+            return empty
+        return self.loss_sum / self.weight if self.loss_fn.reduction == "mean" \
+            else self.loss_sum
 
     def _add(self, m: np.ndarray) -> None:
         old = self.confusion
@@ -373,7 +384,7 @@ class _MetricState:
         return float(_metrics._safe_div(num, den)[present].mean())
 
     def result(self, prefix: str = "", empty: float = 0.0) -> dict[str, float]:
-        logs = {f"{prefix}loss": self.loss_sum / self.weight if self.weight else empty}
+        logs = {f"{prefix}loss": self.loss(empty)}
         if self.names and self.classy and self.seen:
             t = np.concatenate(self.true) if self.true else np.zeros(0, np.int64)
             s = np.concatenate(self.scores) if self.scores else None
@@ -859,7 +870,7 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
                     bar.update(1)
                     now = time.perf_counter()
                     if now - last > 0.2 and state.weight:
-                        bar.set_postfix(loss=f"{state.loss_sum / state.weight:.4f}",
+                        bar.set_postfix(loss=f"{state.loss():.4f}",
                                         refresh=False)
                         last = now
             all_skipped = len(trainer.skipped_batches) - skipped_before >= n_batches - first \
@@ -896,6 +907,8 @@ def evaluate(model: Layer, loss_fn: Loss, x, y, batch_size: int = 256,
     """Loss and metrics over ``(x, y)`` in eval mode, batch by batch; returns a dict.
 
     ``x``, ``y``: any indexable arrays (``np.memmap`` included); one batch is read at a time.
+    The loss is what ``loss_fn`` gives on all of ``(x, y)`` at once, whatever the batch size:
+    the mean over every counted element with ``reduction="mean"``, the total with "sum".
     """
     _check_data("evaluate", x, y)
     batch_size = _check_positive_int("evaluate", "batch_size", batch_size)
@@ -931,6 +944,11 @@ def predict(model: Layer, x, batch_size: int = 256) -> np.ndarray:
         lo = 0
         for xb in iterate_minibatches(x, None, batch_size, shuffle=False):
             out = np.asarray(model.forward(_as_model_dtype(xb, dtype)))
+            if out.ndim == 0 or len(out) != len(xb):
+                raise ValueError(
+                    f"predict: the model returned shape {out.shape} for a batch of shape "
+                    f"{np.shape(xb)}, not one output per sample (predict takes a batch: "
+                    f"for a single sample x, pass x[None])")
             if result is None:
                 result = np.empty((n,) + out.shape[1:], dtype=out.dtype)
             result[lo:lo + len(out)] = out

@@ -363,6 +363,13 @@ class Optimizer:
                                  f"{len(saved['params'])} parameters saved, "
                                  f"{len(group['params'])} here")
             values = {k: v for k, v in saved.items() if k != "params"}
+            # "initial_lr" is a scheduler's bookkeeping; anything else unknown means the
+            # state of another rule (Adam's betas loaded into SGD would silently set lr)
+            foreign = sorted(set(values) - set(self.defaults) - {"initial_lr"})
+            if foreign:
+                raise ValueError(f"{cls}.load_state_dict: param_groups[{i}] has "
+                                 f"hyper-parameters {foreign} that {cls} does not have: "
+                                 f"a state dict of another optimizer class?")
             self._validate({**group, **values})
             hyper.append(values)
         new_state: dict[Parameter, dict] = {}

@@ -563,3 +563,19 @@ def test_deferred_fill_is_invisible():
     layer.zero_grad()
     assert not w._stale
     np.testing.assert_array_equal(ref, 0)
+
+
+def test_assigning_a_gradient_checks_shape_and_dtype():
+    """SPEC: ``.grad`` is an ndarray of the parameter's shape and dtype. A re-bound gradient
+    of another shape would be broadcast by the update, one of another dtype would change
+    the arithmetic: both are refused at assignment, naming the parameter."""
+    p = nn.Parameter(np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"shape \(2, 3\).*got shape \(1, 3\)"):
+        p.grad = np.ones((1, 3), np.float32)
+    with pytest.raises(TypeError, match=r"dtype float32.*got shape \(2, 3\), dtype float64"):
+        p.grad = np.ones((2, 3))
+    with pytest.raises(TypeError, match=r"got list"):
+        p.grad = [[1.0] * 3] * 2
+    g = np.ones((2, 3), np.float32)
+    p.grad = g
+    assert p.grad is g

@@ -186,6 +186,21 @@ def test_dtype_in_equals_dtype_out(name, dtype):
         assert np.any(p.grad != 0), f"{pname} got no gradient"
 
 
+@pytest.mark.parametrize("name", list(ACTIVATIONS) + ["Dropout"])
+def test_parameter_free_layers_keep_float16(name):
+    """Parameter-free layers keep any floating dtype (docs/architecture.md), float16
+    included, although SciPy's expit and erf compute float16 in float64."""
+    layer = nn.Dropout(0.5, rng=0) if name == "Dropout" else ACTIVATIONS[name][0]()
+    x = np.linspace(-3, 3, 24).astype(np.float16).reshape(2, 3, 4)
+    y = layer(x)
+    dx = layer.backward(np.ones_like(y))
+    assert y.dtype == np.float16 and dx.dtype == np.float16 and dx.shape == x.shape
+    with np.errstate(under="ignore"):
+        ref = ACTIVATIONS[name][0]()(x.astype(F64)) if name != "Dropout" else None
+    if ref is not None:
+        np.testing.assert_allclose(y.astype(F64), ref, rtol=2e-3, atol=2e-3)
+
+
 @pytest.mark.parametrize("name", list(LAYERS))
 def test_forward_and_backward_never_mutate_their_arguments(name):
     factory, shape = LAYERS[name]

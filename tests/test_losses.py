@@ -361,6 +361,9 @@ def test_hinge_target_errors():
         nn.HingeLoss()(x, np.zeros((4, 1), dtype=int))
     with pytest.raises(ValueError, match="HingeLoss.*-1 or \\+1"):
         nn.HingeLoss()(x, np.zeros((4, 3)))
+    # one score column with +/-1 class "indices": a binary problem in the wrong shape
+    with pytest.raises(ValueError, match=r"out of range for 1 classes.*binary hinge.*same shape"):
+        nn.HingeLoss()(np.zeros((4, 1)), np.array([1, -1, 1, -1]))
 
 
 def test_other_input_errors():

@@ -485,3 +485,55 @@ def test_chunked_partition_shares_scratch_of_one_chunk(monkeypatch):
     assert all(t.shape == (8,) for t in flat._tmp)
     np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], np.arange(20.0))
     np.testing.assert_allclose(p.data, -0.1 * np.arange(20.0))
+
+
+def test_load_state_dict_of_another_optimizer_class_is_refused():
+    """Adam's groups carry betas/eps/amsgrad: loaded into SGD they would silently set its lr
+    and leave foreign state. The hyper-parameter names tell the class apart."""
+    model = nn.Linear(2, 2, rng=0)
+    adam = optim.Adam(model.parameters(), lr=0.5)
+    adam.step()
+    sgd = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"SGD.load_state_dict.*\['amsgrad', 'betas', 'eps'\]"):
+        sgd.load_state_dict(adam.state_dict())
+    assert sgd.param_groups[0]["lr"] == 0.1 and not sgd.state  # nothing changed
+    # a scheduler's "initial_lr" is not foreign
+    optim.lr_scheduler.StepLR(sgd, step_size=1)
+    sgd2 = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sgd2.load_state_dict(sgd.state_dict())
+    assert sgd2.param_groups[0]["initial_lr"] == 0.1
+
+
+@pytest.mark.parametrize("rule", ["adam", "momentum"])
+def test_parameter_without_gradient_in_a_step_still_moves_as_torch_set_to_none_false(rule):
+    """zero_grad sets gradients to zero (SPEC), PyTorch's set_to_none=False: a parameter
+    used only in the first step keeps moving on its momentum / Adam moments afterwards
+    (docs/math/optimizers.md, Deviations). Compared with PyTorch when it is installed."""
+    make = {"adam": lambda ps: optim.Adam(ps, lr=0.1),
+            "momentum": lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9)}[rule]
+    params = [nn.Parameter(np.ones(3)), nn.Parameter(np.ones(3))]
+    opt = make(params)
+    trajectory = []
+    for step in range(4):
+        opt.zero_grad()
+        params[0].grad[...] += 1.0
+        if step == 0:
+            params[1].grad[...] += 1.0  # used in the first step only
+        opt.step()
+        trajectory.append(params[1].data.copy())
+    assert np.all(trajectory[3] < trajectory[1])  # still moving with g = 0
+    if rule == "momentum":  # b = 1, 0.9, 0.81, 0.729: p = 1 - 0.1 (1 + 0.9 + 0.81 + 0.729)
+        np.testing.assert_allclose(trajectory[3], 1 - 0.1 * 3.439, rtol=1e-14)
+    try:
+        import torch
+    except ImportError:
+        return
+    tp = [torch.ones(3, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    topt = (torch.optim.Adam(tp, lr=0.1) if rule == "adam"
+            else torch.optim.SGD(tp, lr=0.1, momentum=0.9))
+    for step in range(4):
+        topt.zero_grad(set_to_none=False)
+        tp[0].grad = torch.ones(3, dtype=torch.float64)
+        tp[1].grad = torch.full((3,), 1.0 if step == 0 else 0.0, dtype=torch.float64)
+        topt.step()
+        np.testing.assert_allclose(trajectory[step], tp[1].detach().numpy(), rtol=1e-12)

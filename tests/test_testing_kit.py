@@ -257,3 +257,16 @@ def test_docs_decorator_example_runs():
     exec(compile(BLOCKS[0], "docs/testing.md", "exec"), namespace)
     exec(compile("import nn\n" + BLOCKS[1], "docs/testing.md decorator", "exec"), namespace)
     namespace["test_scale_keeps_shape"]()
+
+
+def test_plain_import_nn_reaches_the_kit_and_does_not_load_hypothesis():
+    """SPEC's ``import nn`` gives the testing kit as ``nn.testing`` (loaded on first use), and
+    a plain ``import nn`` does not need hypothesis, a test-only dependency."""
+    import subprocess
+    import sys
+
+    code = ("import sys, nn; assert 'hypothesis' not in sys.modules; "
+            "assert callable(nn.testing.check_layer); assert 'hypothesis' in sys.modules")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr

@@ -87,6 +87,41 @@ def test_evaluate_matches_direct_computation(digits):
     assert res["accuracy"] == pytest.approx(float(np.mean(out.argmax(1) == y_tr)))
 
 
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_evaluate_loss_does_not_depend_on_the_batch_size(digits, reduction):
+    """The reported loss is the loss of all the data at once: the mean over the samples
+    ("mean") or their total ("sum"), never an average of per-batch sums."""
+    x_tr, y_tr, _, _ = digits
+    x, y = x_tr[:250], y_tr[:250]
+    model = small_model()
+    loss_fn = nn.CrossEntropyLoss(reduction=reduction)
+    whole = loss_fn(model(x), y)
+    for batch_size in (7, 100, 250, 1000):
+        got = nn.evaluate(model, loss_fn, x, y, batch_size=batch_size, metrics=())["loss"]
+        assert got == pytest.approx(whole, rel=1e-5), batch_size
+
+
+def test_fit_history_loss_with_sum_reduction_is_the_epoch_total(digits):
+    x_tr, y_tr, _, _ = digits
+    x, y = x_tr[:96], y_tr[:96]
+    model = small_model()
+    loss_fn = nn.CrossEntropyLoss(reduction="sum")
+    hist = nn.fit(model, loss_fn, optim.SGD(model.parameters(), lr=0.0), x, y, epochs=1,
+                  batch_size=32, verbose=0, validation_data=(x, y))
+    whole = loss_fn(model(x), y)  # lr 0: the weights never moved
+    assert hist.history["loss"][0] == pytest.approx(whole, rel=1e-5)
+    assert hist.history["val_loss"][0] == pytest.approx(whole, rel=1e-5)
+
+
+def test_predict_rejects_a_single_unbatched_sample(digits):
+    x_tr, _, _, _ = digits
+    model = small_model()
+    with pytest.raises(ValueError, match=r"predict: the model returned shape \(10,\) for a batch "
+                                         r"of shape \(64,\).*x\[None\]"):
+        nn.predict(model, x_tr[0])
+    assert nn.predict(model, x_tr[0][None]).shape == (1, 10)
+
 def test_same_seed_same_weights(digits):
     x_tr, y_tr, _, _ = digits
 

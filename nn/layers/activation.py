@@ -131,7 +131,7 @@ class GELU(Activation):
 
     def _forward(self, x):
         with np.errstate(under="ignore"):
-            cdf = special.erf(x * _INV_SQRT2)
+            cdf = F.keep_dtype(special.erf(x * _INV_SQRT2), x)
             cdf += 1
             cdf *= 0.5
             return x * cdf, (x, cdf)

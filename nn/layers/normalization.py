@@ -78,7 +78,8 @@ class _BatchNorm(Layer):
             if M < 2:
                 raise ValueError(f"{self._label()}: training needs more than 1 value per "
                                  f"channel to compute batch statistics, got input of shape "
-                                 f"{x.shape}")
+                                 f"{x.shape} (a last mini-batch of one sample? then choose a "
+                                 f"batch size that does not leave a remainder of 1)")
             mu = x3.mean(axis=(0, 2))
             xc = x3 - mu[:, None]
             var = np.mean(xc * xc, axis=(0, 2))
