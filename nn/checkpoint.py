@@ -356,11 +356,11 @@ def load_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, sched
     passed) and, with ``restore_rng``, the global random generator and the model's own
     generators are restored. Returns :class:`Checkpoint` ``(epoch, history, extra)``.
 
-    Raises :class:`nn.CheckpointError` (a ``ValueError``) for a missing, truncated or
-    corrupt file, another format version, pickled objects, mismatched keys or shapes, an
-    optimizer or scheduler of another class or layout, or missing state for an object that
-    was passed. Everything is validated before anything is assigned: on an error the model,
-    optimizer, scheduler and generators are unchanged.
+    Raises :class:`nn.CheckpointError` (a ``ValueError``) for a missing, unreadable,
+    truncated or corrupt file or a directory, another format version, pickled objects,
+    mismatched keys or shapes, an optimizer or scheduler of another class or layout, or
+    missing state for an object that was passed. Everything is validated before anything
+    is assigned: on an error the model, optimizer, scheduler and generators are unchanged.
     """
     parsed: dict[str, Any] = {}
 

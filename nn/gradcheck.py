@@ -29,6 +29,7 @@ and the analytic value lies between them is reported as a kink, not as a failure
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,6 +135,22 @@ def _generators(layer: Layer) -> list[np.random.Generator]:
     return list(found.values())
 
 
+def _to_float64(value):
+    """A C-contiguous float64 copy of a floating ndarray, recursing into tuples and lists
+    (an LSTM's ``state=(h0, c0)``); other arrays (boolean masks, integer indices) are copied
+    with their dtype; anything else is returned as it is. The model runs in float64, so its
+    floating inputs must too, and the caller's arrays are never perturbed or aliased."""
+    if isinstance(value, np.ndarray):
+        return np.array(value, dtype=np.float64 if value.dtype.kind == "f" else value.dtype,
+                        order="C")
+    if isinstance(value, (tuple, list)):
+        items = [_to_float64(v) for v in value]
+        if hasattr(value, "_fields"):  # a namedtuple takes its fields as arguments
+            return type(value)(*items)
+        return type(value)(items)
+    return value
+
+
 def gradcheck(layer, x, *, target=None, eps: float = DEFAULT_EPS, rtol: float = DEFAULT_RTOL,
               atol: float = DEFAULT_ATOL, seed: int = 0, max_coords: int | None = None,
               check_input: bool = True, forward_kwargs: dict | None = None) -> GradcheckReport:
@@ -153,7 +170,9 @@ def gradcheck(layer, x, *, target=None, eps: float = DEFAULT_EPS, rtol: float = 
     max_coords : int, optional
         Check at most this many randomly chosen coordinates per tensor.
     forward_kwargs : dict, optional
-        Extra keyword arguments for ``forward`` (e.g. ``mask=``).
+        Extra keyword arguments for ``forward`` (e.g. ``mask=``, ``state=``). Floating
+        arrays in it, also inside tuples and lists, are passed as float64 copies like x;
+        boolean and integer arrays keep their dtype. They are held fixed (not checked).
     """
     if isinstance(layer, Loss):
         if target is None:
@@ -161,10 +180,12 @@ def gradcheck(layer, x, *, target=None, eps: float = DEFAULT_EPS, rtol: float = 
         layer = _LossLayer(copy.deepcopy(layer), target)
     if not isinstance(layer, Layer):
         raise TypeError(f"gradcheck: expected a Layer or a Loss, got {type(layer).__name__}")
-    kwargs = forward_kwargs or {}
+    if forward_kwargs is not None and not isinstance(forward_kwargs, Mapping):
+        raise TypeError(f"gradcheck: forward_kwargs must be a dict of keyword arguments, got "
+                        f"{type(forward_kwargs).__name__}")
+    kwargs = {k: _to_float64(v) for k, v in (forward_kwargs or {}).items()}
     model = copy.deepcopy(layer).astype(np.float64)
-    x = np.asarray(x)
-    x64 = np.array(x, dtype=np.float64 if x.dtype.kind == "f" else x.dtype, order="C")
+    x64 = _to_float64(np.asarray(x))
     generators = _generators(model)
     states = [g.bit_generator.state for g in generators]
 

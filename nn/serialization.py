@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import stat
 import zipfile
 from collections.abc import Callable
 
@@ -53,14 +54,24 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> str:
     """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it over
     ``path``: the file is flushed and fsync'ed first, and the folder is fsync'ed after the
     rename, so a crash at any moment leaves either the old file or the new one, whole.
-    On an exception the temporary file is removed and ``path`` is untouched."""
+    On an exception the temporary file is removed and ``path`` is untouched.
+
+    The file gets the permissions ``open(path, "w")`` would give it: a new file
+    ``0o666 & ~umask``, a replaced file keeps the mode of the file it replaces (see
+    :func:`_create_temp`).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=folder)
+    fd, tmp = _create_temp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
+            try:
+                old = os.stat(path)
+            except OSError:  # no file there yet: keep the umask-derived mode
+                old = None
+            if old is not None and stat.S_ISREG(old.st_mode):
+                os.chmod(tmp, old.st_mode & 0o777)  # its permission bits, as open() keeps
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -71,6 +82,28 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> str:
         raise
     _fsync_folder(folder)
     return path
+
+
+def _create_temp(folder: str, base: str) -> tuple[int, str]:
+    """Create ``folder/.BASE.XXXXXXXXXXXX.tmp`` exclusively; return ``(fd, path)``.
+
+    Not ``tempfile.mkstemp``: it creates the file with mode 0o600, which the rename would
+    carry over to the destination. The file is created with mode 0o666 instead and the
+    kernel applies the process umask (and a folder's default ACL) exactly as it does for
+    ``open(path, "w")``; the umask is never read, so no global state is changed, even for
+    a moment (the ``os.umask`` round trip would race with other threads creating files).
+    ``O_EXCL`` (with ``O_NOFOLLOW`` where it exists) makes the creation safe, as mkstemp's.
+    """
+    flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_BINARY", 0))
+    for _ in range(100):
+        tmp = os.path.join(folder, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - 48 random bits collided
+            continue
+    raise FileExistsError(f"atomic_write: could not create a temporary file for {base!r} "
+                          f"in {folder!r}: 100 random names were all taken")
 
 
 def _fsync_folder(folder: str) -> None:
@@ -111,15 +144,24 @@ def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict
 def read_npz(path: str | os.PathLike, what: str = "nn.load") -> tuple[dict, dict]:
     """``(arrays, meta)`` from a file written by :func:`write_npz`, fully validated.
 
-    Raises :class:`CheckpointError` for a missing, truncated or corrupt file, pickled
+    Raises :class:`CheckpointError` for a missing, unreadable, truncated or corrupt file
+    or a directory (an ``OSError`` is chained as the cause), pickled
     (object) arrays, another format version, or tensors that disagree with the metadata.
     ``meta`` is ``{}`` for a version-1 file written before metadata existed.
     """
     path = os.fspath(path)
-    if not os.path.exists(path):
-        raise CheckpointError(f"{what}: no such file {path!r}")
-    with open(path, "rb") as fh:
-        magic = fh.read(6)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:  # missing, a directory, no permission, an I/O error, ...
+        if isinstance(exc, FileNotFoundError):
+            problem = "no such file"
+        elif os.path.isdir(path):  # IsADirectoryError on POSIX, PermissionError on Windows
+            problem = "is a directory, not a file"
+        else:
+            problem = "cannot be read"
+        raise CheckpointError(f"{what}: {path!r}: {problem} ({type(exc).__name__}: "
+                              f"{exc.strerror or exc})") from exc
     if magic.startswith(b"\x93NUMPY"):
         raise CheckpointError(f"{what}: {path} is a single .npy array, not an .npz archive")
     if not magic.startswith(b"PK"):
@@ -209,7 +251,8 @@ def check_model_state(model: Layer, state: dict[str, np.ndarray], path: str, wha
 
 # ---------------------------------------------------------------------- model files
 def save(model: Layer, path: str | os.PathLike) -> str:
-    """Write ``model.state_dict()`` to ``path`` (an ``.npz``; the suffix is added if missing).
+    """Write ``model.state_dict()`` to ``path`` (an ``.npz``; ``".npz"`` is appended unless
+    ``path`` already ends in it: ``"model.bin"`` is written as ``"model.bin.npz"``).
 
     The write is atomic: a temporary file in the same folder is fsync'ed and renamed over
     ``path``, so an interrupted save leaves any previous file intact. Returns the path.
@@ -223,8 +266,8 @@ def save(model: Layer, path: str | os.PathLike) -> str:
 def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
     """Load a file written by :func:`save` (or a checkpoint) into ``model``; returns it.
 
-    ``path`` is the one given to :func:`save`: when it does not exist but ``path + ".npz"``
-    does (save added the suffix), that file is read.
+    ``path`` is the one given to :func:`save`: when it is not a file but ``path + ".npz"``
+    is (save added the suffix), that file is read.
 
     Loaded with ``allow_pickle=False``. A truncated file, another format version, pickled
     objects, or a missing/unexpected key or shape mismatch raises :class:`CheckpointError`
@@ -232,7 +275,7 @@ def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
     leaves the model unchanged.
     """
     path = os.fspath(path)
-    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+    if not os.path.isfile(path) and os.path.isfile(path + ".npz"):
         path += ".npz"  # save() added the suffix: the same path round-trips
     arrays, meta = read_npz(path, "nn.load")
     if meta.get("kind") == "checkpoint":

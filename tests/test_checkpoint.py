@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -260,6 +261,8 @@ def _bad_files(tmp_path, good):
     arrays_j[META_KEY] = np.frombuffer(b"{not json", dtype=np.uint8)
     np.savez(tmp_path / "json.npz", **arrays_j)
     cases["missing-file"] = (tmp_path / "nope.npz", "no such file")
+    (tmp_path / "folder.npz").mkdir()
+    cases["directory"] = (tmp_path / "folder.npz", "is a directory")
     other = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
     cases["missing-keys"] = (nn.save_checkpoint(tmp_path / "keys.npz", other), "3.running_mean")
     wide = nn.Sequential(nn.Linear(6, 17), nn.ReLU(), nn.Dropout(0.2), nn.BatchNorm1d(17),
@@ -385,6 +388,70 @@ def test_save_fsyncs_before_renaming(tmp_path, monkeypatch):
                                                      real_replace(a, b))[1])
     nn.save_checkpoint(tmp_path / "c.npz", make_model())
     assert calls[:2] == ["fsync", "replace"]
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002], ids=oct)
+def test_saved_files_get_the_mode_open_would_give(tmp_path, umask):
+    # mkstemp's 0o600 must not leak through the rename: 0o666 & ~umask, as np.savez gives
+    old_umask = os.umask(umask)
+    try:
+        with open(tmp_path / "reference", "w"):
+            pass
+        model = nn.save(make_model(), tmp_path / "model")
+        ckpt = nn.save_checkpoint(tmp_path / "c.ckpt", make_model())
+        fitted = tmp_path / "fit.npz"
+        _fit_run(str(fitted), epochs=1)
+    finally:
+        os.umask(old_umask)
+    assert _mode(tmp_path / "reference") == 0o666 & ~umask
+    for path in (model, ckpt, fitted):
+        assert _mode(path) == 0o666 & ~umask, (path, oct(_mode(path)))
+    assert sorted(os.listdir(tmp_path)) == ["c.ckpt", "fit.npz", "model.npz", "reference"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_replacing_a_file_keeps_its_mode(tmp_path):
+    # as open(path, "w") does: a file made private (or shared) stays so when saved over
+    old_umask = os.umask(0o022)
+    try:
+        for mode in (0o600, 0o664):
+            model_path = nn.save(make_model(), tmp_path / "m.npz")
+            ckpt_path = nn.save_checkpoint(tmp_path / "c.npz", make_model(), epoch=1)
+            os.chmod(model_path, mode)
+            os.chmod(ckpt_path, mode)
+            nn.save(make_model(), model_path)
+            nn.save_checkpoint(ckpt_path, make_model(), epoch=2)
+            assert _mode(model_path) == _mode(ckpt_path) == mode, oct(mode)
+            assert nn.load_checkpoint(ckpt_path, make_model()).epoch == 2
+    finally:
+        os.umask(old_umask)
+
+
+def test_loading_a_directory_is_a_checkpoint_error_naming_it(tmp_path):
+    model = make_model()
+    before = snapshot(model)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for load in (lambda p: nn.load(model, p), lambda p: nn.load_checkpoint(p, model)):
+        with pytest.raises(nn.CheckpointError, match="is a directory") as info:
+            load(folder)
+        assert repr(os.fspath(folder)) in str(info.value)
+        assert isinstance(info.value.__cause__, OSError)  # the OS error is chained
+        with pytest.raises(nn.CheckpointError, match="no such file") as info:
+            load(tmp_path / "missing.npz")
+        assert isinstance(info.value.__cause__, FileNotFoundError)
+        assert_same(snapshot(model), before)
+    # nn.save(model, "run") wrote "run.npz": nn.load(model, "run") reads it even though a
+    # folder "run" exists (the suffix rule of nn.save)
+    saved = nn.save(make_model(seed=5), folder)
+    assert saved == os.fspath(folder) + ".npz"
+    nn.load(model, folder)
+    assert_same(snapshot(model), snapshot(make_model(seed=5)))
 
 
 # ---------------------------------------------------------------------- fit: resume in-process

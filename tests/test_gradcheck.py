@@ -350,6 +350,73 @@ def test_gradcheck_leaves_the_original_layer_untouched():
     np.testing.assert_array_equal(layer.weight.grad, 0)
 
 
+class KwargsProbe(nn.Layer):
+    """y = x * scale[0]; appends the keyword arguments of every forward call to ``log`` (a
+    list outside the layer, so that gradcheck's deep copy writes to it too)."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def forward(self, x, scale=(), mask=None, index=None, label=None):
+        self.log.append({"scale": scale, "mask": mask, "index": index, "label": label})
+        self._cache = scale[0]
+        return x * scale[0]
+
+    def backward(self, g):
+        return g * self._saved()
+
+    def __deepcopy__(self, memo):  # copy everything but the log
+        clone = KwargsProbe(self.log)
+        memo[id(self)] = clone
+        return clone
+
+
+def test_forward_kwargs_floating_arrays_follow_the_float64_copy():
+    rng = np.random.default_rng(4)
+    # the reported case: a float32 LSTM given a float32 initial state (h0, c0)
+    x = rng.standard_normal((2, 5, 3)).astype(np.float32)
+    h0, c0 = (rng.standard_normal((2, 4)).astype(np.float32) for _ in range(2))
+    lstm = nn.LSTM(3, 4, rng=0)
+    report = nn.assert_gradcheck(lstm, x, forward_kwargs={"state": (h0, c0)})
+    assert report.results[0].name == "input" and len(report.results) == 4
+    assert lstm.weight_ih.dtype == np.float32 and h0.dtype == c0.dtype == np.float32
+    assert not np.allclose(lstm.forward(x, state=(h0, c0)), lstm.forward(x))  # state is used
+    # a boolean key-padding mask stays boolean (attention rejects any other dtype)
+    attn = nn.MultiHeadAttention(4, 2, rng=0)
+    xa = rng.standard_normal((2, 3, 4)).astype(np.float32)
+    mask = np.array([[False, False, True], [False, False, False]])
+    report = nn.assert_gradcheck(attn, xa, forward_kwargs={"mask": mask})
+    assert mask.dtype == np.bool_ and report["input"].checked == xa.size
+
+
+def test_forward_kwargs_are_cast_like_x_and_never_aliased():
+    log = []
+    scale = np.array([1.5, -2.0], dtype=np.float32)
+    mask = np.array([[True, False]])
+    index = np.array([0, 2], dtype=np.int64)
+    kwargs = {"scale": [scale], "mask": mask, "index": (index,), "label": "name"}
+    report = nn.assert_gradcheck(KwargsProbe(log), rand((3, 2)), forward_kwargs=kwargs)
+    assert report["input"].checked == 6
+    assert len(log) == 1 + 2 * 6  # the analytic pass and two per coordinate
+    for call in log:
+        # floats, also inside lists and tuples, are float64 copies ...
+        assert type(call["scale"]) is list and call["scale"][0].dtype == F64
+        assert call["scale"][0] is not scale
+        np.testing.assert_array_equal(call["scale"][0], scale.astype(F64))
+        # ... boolean and integer arrays keep their dtype, other values pass as they are
+        assert call["mask"].dtype == np.bool_
+        np.testing.assert_array_equal(call["mask"], mask)
+        assert type(call["index"]) is tuple and call["index"][0].dtype == np.int64
+        np.testing.assert_array_equal(call["index"][0], index)
+        assert call["label"] == "name"
+    # the caller's arguments are untouched
+    assert kwargs["scale"][0] is scale and scale.dtype == np.float32
+    np.testing.assert_array_equal(scale, np.array([1.5, -2.0], dtype=np.float32))
+    with pytest.raises(TypeError, match="gradcheck: forward_kwargs must be a dict"):
+        nn.gradcheck(KwargsProbe(log), rand((3, 2)), forward_kwargs=[("scale", scale)])
+
+
 def test_frozen_parameters_are_not_checked():
     layer = nn.Linear(3, 2, rng=0, dtype=F64)
     layer.weight.requires_grad = False
