@@ -703,6 +703,11 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
         checkpoint_every: int | None = None, on_nonfinite: str = "raise") -> History:
     """Train ``model`` with mini-batches; return a :class:`History`.
 
+    The logged ``loss`` of an epoch is over all its samples, whatever the batch size: the
+    mean over every counted element with ``reduction="mean"`` (batches weighted by their
+    counts), the total with ``"sum"`` (the training loss with the weights of each batch's
+    own step; ``val_loss`` with the epoch's final weights).
+
     Parameters
     ----------
     x_train, y_train : array-like
