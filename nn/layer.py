@@ -299,7 +299,13 @@ def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
     if bad:
         want = expected or _shape_text(ndim, min_ndim, last_dim)
         raise ValueError(f"{layer._label()}: expected input of shape {want}, got {x.shape}")
-    return x
+    return plain(x)
+
+
+def plain(a: np.ndarray) -> np.ndarray:
+    """An ndarray subclass (``np.memmap``, ...) as a plain ndarray view of the same memory
+    (no copy), so that what a layer returns and caches is a plain ndarray."""
+    return a if type(a) is np.ndarray else a.view(np.ndarray)
 
 
 def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
@@ -318,7 +324,7 @@ def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) ->
         if grad_y.dtype.kind not in "fiu":
             raise TypeError(f"{layer._label()}: backward got a gradient of dtype {grad_y.dtype}")
         grad_y = grad_y.astype(dtype)
-    return grad_y
+    return plain(grad_y)
 
 
 def _shape_text(ndim, min_ndim, last_dim) -> str:

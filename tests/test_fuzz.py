@@ -322,10 +322,14 @@ def _strided(x):
     return np.repeat(x, 2, axis=-1)[..., ::2]
 
 
+class _Subclass(np.ndarray):
+    """An ndarray subclass standing for ``np.memmap`` (which needs a file)."""
+
+
 def applicable(spec: Spec, probe: str) -> bool:
     if probe.startswith("arg:"):
         return probe.split(":")[1] in extra_args(spec)
-    if probe in BACKWARD_PROBES or probe in ("backward-first", "strided"):
+    if probe in BACKWARD_PROBES or probe in ("backward-first", "strided", "subclass"):
         return True
     kind = FORWARD_PROBES[probe][2]
     return kind == "both" or (kind == "ids") == (spec.ids is not None)
@@ -344,6 +348,20 @@ def run_probe(name: str, probe: str, rng, batch: int | None = None) -> None:
         y = call(lambda: layer.forward(np.ascontiguousarray(x)), layer)
         if y is not None:
             np.testing.assert_allclose(layer.forward(_strided(x)), y, rtol=1e-5, atol=1e-6)
+        return
+    if probe == "subclass":  # np.memmap & co.: the same results, returned as plain arrays
+        layer.eval()
+        y = call(lambda: layer.forward(np.array(x)), layer)
+        if y is not None:
+            g = rng.standard_normal(y.shape).astype(y.dtype)
+            dx = layer.backward(g)
+            ys = layer.forward(np.array(x).view(_Subclass))
+            dxs = layer.backward(g.view(_Subclass))
+            assert type(ys) is np.ndarray, type(ys)
+            np.testing.assert_array_equal(ys, y)
+            if dx is not None:
+                assert type(dxs) is np.ndarray, type(dxs)
+                np.testing.assert_array_equal(dxs, dx)
         return
     if probe.startswith("arg:"):
         _, arg, kind = probe.split(":")
@@ -374,7 +392,8 @@ def run_probe(name: str, probe: str, rng, batch: int | None = None) -> None:
         call(lambda: layer.backward(bad), layer, must_raise=must)
 
 
-ALL_PROBES = list(FORWARD_PROBES) + list(BACKWARD_PROBES) + ["backward-first", "strided"] + [
+ALL_PROBES = list(FORWARD_PROBES) + list(BACKWARD_PROBES) + [
+    "backward-first", "strided", "subclass"] + [
     f"arg:{arg}:{kind}" for arg in ("mask", "state") for kind in ARG_PROBES]
 
 

@@ -31,7 +31,7 @@ class Activation(Layer):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim < self.min_ndim:
-            self._bad_input(x)
+            x = self._bad_input(x)
         y, cache = self._forward(x)
         self._cache = (cache, x.shape, x.dtype)
         return y if x.ndim else np.asarray(y)
@@ -43,12 +43,16 @@ class Activation(Layer):
         dx = self._backward(grad_y, cache)
         return dx if grad_y.ndim else np.asarray(dx)
 
-    def _bad_input(self, x):
+    def _bad_input(self, x) -> np.ndarray:
+        """Raise the error ``x`` deserves, or return a plain view of a good ndarray subclass
+        (an ``np.memmap``)."""
         if not isinstance(x, np.ndarray):
             raise TypeError(
                 f"{self._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
         if x.dtype.kind != "f":
             raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
+        if x.ndim >= self.min_ndim:
+            return x.view(np.ndarray)
         raise ValueError(
             f"{self._label()}: expected an input with at least {self.min_ndim} dims, got {x.shape}"
         )

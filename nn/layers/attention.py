@@ -160,7 +160,7 @@ class MultiHeadAttention(Layer):
         E, H, d = self.embed_dim, self.num_heads, self.head_dim
         dt = self.q_proj.weight.data.dtype
         if type(x) is not np.ndarray or x.ndim != 3 or x.shape[-1] != E or x.dtype != dt:
-            check_input(self, x, ndim=3, last_dim=E, dtype=dt, expected=f"(N, T, {E})")
+            x = check_input(self, x, ndim=3, last_dim=E, dtype=dt, expected=f"(N, T, {E})")
         N, T, _ = x.shape
         mask = self._check_mask(mask, N, T)
         x2 = x.reshape(N * T, E)  # 2-D for the projections: one GEMM each
@@ -291,8 +291,8 @@ class PositionalEncoding(Layer):
         return pe
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, min_ndim=2, last_dim=self.d_model,
-                    expected=f"(N, T, {self.d_model}) with T <= {self.max_len}")
+        x = check_input(self, x, min_ndim=2, last_dim=self.d_model,
+                        expected=f"(N, T, {self.d_model}) with T <= {self.max_len}")
         T = x.shape[-2]
         if T > self.max_len:
             raise ValueError(f"{self._label()}: sequence length {T} exceeds max_len "

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..layer import Layer, check_grad
+from ..layer import Layer, check_grad, plain
 
 
 class Sequential(Layer):
@@ -82,6 +82,8 @@ class Residual(Layer):
         self.layer = layer
 
     def forward(self, x):
+        if isinstance(x, np.ndarray):
+            x = plain(x)
         fx = self.layer.forward(x)
         if not isinstance(fx, np.ndarray) or fx.shape != np.shape(x):
             raise ValueError(

@@ -132,10 +132,11 @@ class Conv2d(Layer):
         Wt = self.weight.data
         if type(x) is not np.ndarray or x.dtype != Wt.dtype or x.ndim != 4 \
                 or x.shape[1] != self.in_channels:
-            check_input(self, x, ndim=4, dtype=Wt.dtype,
-                        expected=f"(N, {self.in_channels}, H, W)")
-            raise ValueError(f"{self._label()}: expected input of shape "
-                             f"(N, {self.in_channels}, H, W), got {x.shape}")
+            x = check_input(self, x, ndim=4, dtype=Wt.dtype,
+                            expected=f"(N, {self.in_channels}, H, W)")
+            if x.shape[1] != self.in_channels:
+                raise ValueError(f"{self._label()}: expected input of shape "
+                                 f"(N, {self.in_channels}, H, W), got {x.shape}")
         N, _, Ho, Wo = self.output_shape(x.shape)
         if Ho <= 0 or Wo <= 0:
             self._raise_kernel_too_large(x.shape)

@@ -30,7 +30,7 @@ class Dropout(Layer):
         self.rng = get_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(self, x, min_ndim=0)
+        x = check_input(self, x, min_ndim=0)
         if not self.training or self.p == 0.0:
             self._cache = (None, x.shape, x.dtype)
             return x.copy()

@@ -18,7 +18,7 @@ import numpy as np
 from .. import functional as F
 from .._config import resolve_dtype
 from ..init import initialise
-from ..layer import Layer, check_grad, check_input
+from ..layer import Layer, check_grad, check_input, plain
 from ..parameter import Parameter
 
 
@@ -53,7 +53,7 @@ class Linear(Layer):
         W = self.weight.data
         if type(x) is not np.ndarray or x.dtype != W.dtype or x.ndim == 0 \
                 or x.shape[-1] != self.in_features:
-            check_input(self, x, last_dim=self.in_features, dtype=W.dtype)
+            x = check_input(self, x, last_dim=self.in_features, dtype=W.dtype)
         if x.ndim == 2:
             y = x @ W
         else:  # one GEMM over all leading dims (a stacked matmul is 2x slower)
@@ -100,6 +100,7 @@ class Flatten(Layer):
             _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
         if x.dtype.kind != "f":
             raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
+        x = plain(x)
         channels_last = x.ndim == 4 and not x.flags.c_contiguous \
             and x.transpose(0, 2, 3, 1).flags.c_contiguous
         self._cache = (x.shape, x.dtype, channels_last)

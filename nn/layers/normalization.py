@@ -67,9 +67,10 @@ class _BatchNorm(Layer):
         C = self.num_features
         if type(x) is not np.ndarray or x.dtype != dt or x.ndim not in self._ndims \
                 or x.shape[1] != C:
-            check_input(self, x, dtype=dt)
-            raise ValueError(f"{self._label()}: expected input of shape {self._layout} with "
-                             f"C={C}, got {x.shape}")
+            x = check_input(self, x, dtype=dt)
+            if x.ndim not in self._ndims or x.shape[1] != C:
+                raise ValueError(f"{self._label()}: expected input of shape {self._layout} "
+                                 f"with C={C}, got {x.shape}")
         N = x.shape[0]
         L = int(np.prod(x.shape[2:], dtype=np.int64))
         x3 = x.reshape(N, C, L)                       # (N, C, L): a view for any layout
@@ -226,10 +227,11 @@ class LayerNorm(Layer):
         dt = self.weight.dtype if self.weight is not None else None
         if type(x) is not np.ndarray or x.dtype.kind != "f" or (dt is not None and x.dtype != dt) \
                 or x.shape[x.ndim - k:] != self.normalized_shape:
-            check_input(self, x, dtype=dt)
-            dims = ", ".join(map(str, self.normalized_shape))
-            raise ValueError(f"{self._label()}: expected input of shape (..., {dims}), "
-                             f"got {x.shape}")
+            x = check_input(self, x, dtype=dt)
+            if x.shape[x.ndim - k:] != self.normalized_shape:
+                dims = ", ".join(map(str, self.normalized_shape))
+                raise ValueError(f"{self._label()}: expected input of shape (..., {dims}), "
+                                 f"got {x.shape}")
         D = self._size
         X = x.reshape(-1, D)
         mu = X.mean(axis=1, keepdims=True)
