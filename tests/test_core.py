@@ -155,8 +155,11 @@ def test_shared_parameter_and_shared_layer_are_listed_once():
     assert len(params) == 3 and len({id(p) for p in params}) == 3
     assert [n for n, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.bias"]
     assert model.num_parameters() == 9 + 3 + 3
-    twice = nn.Sequential(a, nn.ReLU(), a)
-    assert len(list(twice.parameters())) == 2
+    holder = nn.Layer()  # one sub-layer under two names: its parameters are listed once
+    holder.first, holder.again = a, a
+    assert len(list(holder.parameters())) == 2
+    with pytest.raises(ValueError, match="already in this Sequential"):
+        nn.Sequential(a, nn.ReLU(), a)  # one object used twice would get wrong gradients
     # tied weights: the gradient of the shared array is the sum over both uses
     report = nn.assert_gradcheck(model, np.random.default_rng(10).standard_normal((4, 3)))
     assert [r.name for r in report.results] == ["input", "0.weight", "0.bias", "2.bias"]

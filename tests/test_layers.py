@@ -722,3 +722,16 @@ def test_flatten_backward_keeps_a_channels_last_layout():
     assert dx.shape == x.shape and dx.strides == x.strides
     np.testing.assert_array_equal(dx, g.reshape(x.shape))
     nn.assert_gradcheck(layer, np.ascontiguousarray(x))
+
+
+def test_sequential_refuses_one_layer_object_twice():
+    """A layer keeps the cache of its last forward: one object used twice would back-
+    propagate its first use through the second use's input (wrong weight gradients)."""
+    lin = nn.Linear(3, 3, rng=0, dtype=F64)
+    with pytest.raises(ValueError, match=r"Sequential: Linear.*already in this Sequential.*"
+                                         r"second\.weight = first\.weight"):
+        nn.Sequential(lin, nn.Tanh(), lin)
+    act = nn.Tanh()
+    with pytest.raises(ValueError, match="Tanh"):
+        nn.Sequential(nn.Linear(3, 3, rng=0), act, nn.Sequential(nn.Linear(3, 3, rng=1), act))
+

@@ -31,6 +31,17 @@ class Sequential(Layer):
     def append(self, layer: Layer) -> Sequential:
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential: expected a Layer, got {type(layer).__name__}")
+        used = {id(m) for _, m in self.named_modules()}
+        again = [m for _, m in layer.named_modules() if id(m) in used]
+        if again:
+            # one object keeps one forward cache: its first use would back-propagate
+            # through the second use's input
+            raise ValueError(
+                f"Sequential: {again[0]._label()} is already in this Sequential (the same "
+                f"object at position {len(self._layers)}); a layer keeps the cache of its "
+                f"last forward, so using one object twice gives wrong gradients. Use two "
+                f"layers; to tie their weights, share the Parameter (second.weight = "
+                f"first.weight), and the gradients of both uses add up in it")
         setattr(self, str(len(self._layers)), layer)
         self._layers.append(layer)
         return self
