@@ -106,6 +106,12 @@ class _Scale(nn.Layer):
             self.w.grad[0] -= 2 * dw[0]
         if self.wrong == "mix_rows":
             return g * self.w.data + g.sum(axis=0, keepdims=True) * 0 + g[::-1] * 1e-3
+        if self.wrong == "no_return":
+            return None
+        if self.wrong == "list":
+            return (g * self.w.data).tolist()
+        if self.wrong == "summed":
+            return (g * self.w.data).sum(axis=0)
         return g * self.w.data
 
 
@@ -128,6 +134,34 @@ def test_each_property_catches_its_bug(wrong, prop, detail):
         check_layer(lambda: _Scale(wrong=wrong), batch_shapes(last=3), settings=FEW)
     message = str(info.value)
     assert message.startswith(prop) and detail in message, message
+
+
+@pytest.mark.parametrize("wrong,detail", [
+    ("no_return", "backward returned None: it must return dL/dx, an ndarray of the input's "
+                  "shape (4, 3)"),
+    ("list", "backward returned a list, not a NumPy array"),
+    ("summed", "backward returned a gradient of shape (3,) for an input of shape (4, 3)"),
+])
+def test_what_backward_returns_is_named(wrong, detail):
+    with pytest.raises(PropertyFailure) as info:
+        check_layer(lambda: _Scale(wrong=wrong), (4, 3), settings=FEW)
+    message = str(info.value)
+    assert message.startswith("[gradients]") and detail in message, message
+    assert "shape ()" not in message
+
+
+def test_a_shape_error_in_backward_gets_the_gradient_shapes_as_a_note():
+    class BiasSumsFeatures(nn.Linear):
+        def backward(self, g):
+            self.bias.grad += g.sum(axis=1)  # (N,) into (out,)
+            return g @ self.weight.data.T
+
+    with pytest.raises(ValueError, match="broadcast") as info:
+        check_layer(lambda: BiasSumsFeatures(3, 2), (4, 3), settings=FEW)
+    assert info.value.__notes__[0] == (
+        "hint: grad_y has the output's shape (4, 2); backward returns dx of the input's shape "
+        "and adds into each parameter's .grad an array of that parameter's shape: dx (4, 3), "
+        "self.weight.grad (3, 2), self.bias.grad (2,)")
 
 
 def test_batch_independence_is_checked_only_when_declared():
@@ -194,6 +228,13 @@ def test_check_loss_both_ways():
 
     with pytest.raises(PropertyFailure, match="gradients"):
         check_loss(HalfGradient, batch_shapes(), targets="same", settings=FEW)
+
+    class ForgetsReturn(nn.MSELoss):
+        def backward(self, grad=1.0):
+            super().backward(grad)
+
+    with pytest.raises(PropertyFailure, match="backward returned None"):
+        check_loss(ForgetsReturn, (4, 3), targets="same", settings=FEW)
 
 
 def test_check_optimizer_both_ways():

@@ -4,6 +4,9 @@
 ``nn.manual_seed(seed)``, so weights and dropout masks are reproducible) and checks:
 
 ``gradients``
+    first, ``backward`` must return an ndarray of the input's shape (the message says
+    so when it returns None, a list, or another shape; a ValueError or TypeError raised
+    inside ``backward`` gets a note listing the shape every gradient must have); then
     ``assert_gradcheck`` in float64 for the input and every parameter, with a random
     upstream gradient; a failure message is the gradcheck table.
 ``dtype``
@@ -126,6 +129,7 @@ def check_layer_case(factory: Callable, x: np.ndarray, seed: int = 0, *,
     subject = _label(layer)
     report = None
     if "gradients" in props:
+        _check_backward_returns(fresh().astype(np.float64), x, seed, subject)
         try:
             report = assert_gradcheck(layer, x, seed=seed + 1, max_coords=max_coords,
                                       **(gradcheck_kwargs or {}))
@@ -144,6 +148,58 @@ def check_layer_case(factory: Callable, x: np.ndarray, seed: int = 0, *,
     if batch_independent and "batch_independence" in props:
         _check_batch_independence(fresh().astype(np.float64), x, subject)
     return report
+
+
+def _add_note(exc: BaseException, note: str) -> None:
+    """``exc.add_note(note)``, also on Python 3.10 (no add_note: the list is set directly)."""
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
+    else:  # pragma: no cover - Python 3.10
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+
+
+def _gradient_shapes(layer: Layer, x_shape: tuple, y_shape: tuple) -> str:
+    """A hint for a shape error in ``backward``: the shape every gradient must have.
+
+    e.g. ``hint: grad_y has the output's shape (4, 2); backward returns dx of the input's
+    shape and adds into each parameter's .grad an array of that parameter's shape: dx (4, 3),
+    self.weight.grad (3, 2), self.bias.grad (2,)``.
+    """
+    head = f"hint: grad_y has the output's shape {tuple(y_shape)}; backward returns dx of the "
+    params = [f"self.{name}.grad {p.data.shape}" for name, p in layer.named_parameters()
+              if p.requires_grad]
+    if not params:
+        return head + f"input's shape {tuple(x_shape)}"
+    return (head + "input's shape and adds into each parameter's .grad an array of that "
+            f"parameter's shape: {', '.join([f'dx {tuple(x_shape)}', *params])}")
+
+
+def _check_backward_returns(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
+    """One forward and backward: ``backward`` returns an ndarray of ``x``'s shape.
+
+    A ValueError or TypeError raised by ``backward`` (a broadcast or matmul shape error,
+    most often) is re-raised with :func:`_gradient_shapes` as a note.
+    """
+    y = layer.forward(x.copy())
+    g = _upstream(np.shape(y), np.float64, seed + 2)
+    try:
+        dx = layer.backward(g)
+    except (ValueError, TypeError) as exc:
+        _add_note(exc, _gradient_shapes(layer, x.shape, np.shape(y)))
+        raise
+    if dx is None:
+        raise _fail("gradients", subject, "backward returned None: it must return dL/dx, an "
+                                          f"ndarray of the input's shape {x.shape} (a "
+                                          "missing `return dx`?)")
+    if not isinstance(dx, np.ndarray):
+        raise _fail("gradients", subject, f"backward returned a {type(dx).__name__}, not a "
+                                          f"NumPy array: return dL/dx as an ndarray of the "
+                                          f"input's shape {x.shape}")
+    if dx.shape != x.shape:
+        raise _fail("gradients", subject,
+                    f"backward returned a gradient of shape {dx.shape} for an input of shape "
+                    f"{x.shape}: dx must have the input's shape\n"
+                    f"{_gradient_shapes(layer, x.shape, np.shape(y))}")
 
 
 def _check_no_mutation(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
@@ -344,6 +400,7 @@ def check_loss_case(factory: Callable, x: np.ndarray, target, seed: int = 0, *,
     subject = type(loss).__name__
     report = None
     if "gradients" in props:
+        _check_loss_backward_returns(_build(factory, seed), x, target, subject)
         try:
             report = assert_gradcheck(loss, x, target=target, max_coords=max_coords)
         except AssertionError as exc:
@@ -376,6 +433,28 @@ def check_loss_case(factory: Callable, x: np.ndarray, target, seed: int = 0, *,
     for check in extra_checks:
         check(_build(factory, seed), x.copy(), target)
     return report
+
+
+def _check_loss_backward_returns(loss: Loss, x: np.ndarray, target, subject: str) -> None:
+    """``loss.backward()`` after a forward returns an ndarray of the input's shape."""
+    loss.forward(x.copy(), copy.deepcopy(target))
+    try:
+        g = loss.backward()
+    except (ValueError, TypeError) as exc:
+        _add_note(exc, f"hint: backward() returns dL/dx, of the input's shape {x.shape}")
+        raise
+    if g is None:
+        raise _fail("gradients", subject, "backward returned None: it must return dL/dx, an "
+                                          f"ndarray of the input's shape {x.shape} (a "
+                                          "missing `return`?)")
+    if not isinstance(g, np.ndarray):
+        raise _fail("gradients", subject, f"backward returned a {type(g).__name__}, not a "
+                                          f"NumPy array: return dL/dx as an ndarray of the "
+                                          f"input's shape {x.shape}")
+    if g.shape != x.shape:
+        raise _fail("gradients", subject, f"backward returned a gradient of shape {g.shape} "
+                                          f"for an input of shape {x.shape}: dL/dx must have "
+                                          "the input's shape")
 
 
 def check_loss(factory: Callable, input_shapes, *, targets="classes", lo: float = -3.0,
