@@ -46,6 +46,12 @@ WRONG_ANSWERS = [
     ("LinearWeightNotTransposed", "[gradients]", ["weight"]),
     ("LinearBiasMean", "[gradients]", ["bias"]),
     ("LinearAssigns", "[accumulation]", []),
+    # shape mistakes: the message says what backward returned, or adds the expected shapes
+    ("LinearMissingTransposeNotSquare", "hint: grad_y has the output's shape (4, 2)", []),
+    ("LinearBiasSumsFeatures", "self.bias.grad (2,)", []),
+    ("LinearForgetsReturn", "backward returned None: it must return dL/dx, an ndarray of the "
+                            "input's shape (4, 3)", []),
+    ("LinearReturnsList", "backward returned a list, not a NumPy array", []),
     ("SigmoidNoUpstream", "[gradients]", ["input"]),
     ("SigmoidUsesX", "[gradients]", ["input"]),
     ("TanhNoSquare", "[gradients]", ["input"]),
@@ -72,12 +78,24 @@ WRONG_ANSWERS_CONV_RNN = [
     ("ConvWeightIgnoresStride", "[gradients]", ["weight"]),
     ("ConvBiasMean", "[gradients]", ["bias"]),
     ("ConvTrueConvolution", "is not nn.Conv2d's output", []),
+    # right only with the main configuration's padding 1: the message follows the line
+    # naming the configuration that breaks it
+    ("ConvCropNegative", "configuration 2 of 3: input shape (2, 2, 6, 9), arguments "
+                         "{'in_channels': 2, 'out_channels': 3, 'kernel_size': 3, 'stride': 2, "
+                         "'padding': 0}\n[gradients] ConvCropNegative(): backward returned a "
+                         "gradient of shape (2, 2, 0, 0) for an input of shape (2, 2, 6, 9)",
+     []),
+    ("ConvBufferOnlyWhereWindowsReach", "backward returned a gradient of shape (2, 2, 5, 9) "
+                                        "for an input of shape (2, 2, 6, 9)", []),
     ("MaxPoolOverwrites", "[gradients]", ["input"]),
     ("MaxPoolOffsetTransposed", "[gradients]", ["input"]),
     ("MaxPoolWholeWindow", "[gradients]", ["input"]),
     ("MaxPoolIgnoresStride", "[gradients]", ["input"]),
     ("MaxPoolNotCropped", "returned a gradient of shape (2, 2, 8, 9) for an input of shape "
                           "(2, 2, 6, 7)", []),
+    ("MaxPoolCropNegative", "'padding': 0}\n[gradients] MaxPoolCropNegative(): backward "
+                            "returned a gradient of shape (2, 2, 0, 0) for an input of shape "
+                            "(2, 2, 4, 7)", []),
     ("BatchNormNoVariancePath", "[gradients]", ["input"]),
     ("BatchNormNoMeanPath", "[gradients]", ["input"]),
     ("BatchNormStatisticsConstant", "[gradients]", ["input"]),
@@ -106,6 +124,45 @@ def test_wrong_answers_fail_naming_the_wrong_tensor(file, name, message, rows):
     assert "RESULT: FAIL" in out
     assert message in out, out
     assert failing_rows(out) == rows, out
+
+
+def test_a_shape_error_in_backward_lists_every_gradient_shape():
+    status, out = grade(f"{WRONG}:LinearBiasSumsFeatures")
+    assert status == 1
+    error, hint = out.splitlines()[1:3]
+    assert error.startswith("[error] ValueError: operands could not be broadcast"), out
+    assert error.endswith("in backward)"), out
+    assert hint == ("hint: grad_y has the output's shape (4, 2); backward returns dx of the "
+                    "input's shape and adds into each parameter's .grad an array of that "
+                    "parameter's shape: dx (4, 3), self.weight.grad (3, 2), "
+                    "self.bias.grad (2,)"), out
+
+
+@pytest.mark.parametrize("name", ["conv2d", "maxpool2d"])
+def test_strided_exercises_are_graded_with_and_without_padding(name):
+    """Code right for one (stride, padding) only must meet another: padding 0, stride 2
+    with an input row or column no window reaches, stride 1; outputs never square."""
+    configs = exercises.EXERCISES[name].configurations()
+    strides_paddings = {(a.get("stride"), a["padding"]) for _, a in configs}
+    assert {(2, 1), (2, 0), (1, 0)} <= strides_paddings
+    unreached = False
+    for shape, a in configs:
+        k, s, p = a["kernel_size"], a["stride"], a["padding"]
+        sides = [n + 2 * p - k for n in shape[2:]]
+        Ho, Wo = (side // s + 1 for side in sides)
+        assert Ho != Wo, (shape, a)
+        unreached |= p == 0 and any(side % s for side in sides)
+    assert unreached
+
+
+def test_options_replace_the_exercise_configurations():
+    status, out = grade(f"{LIBRARY}:Conv2d")
+    assert status == 0, out
+    assert "configuration 3 of 3" in out and "over 3 configurations" in out
+    status, out = grade(f"{LIBRARY}:Conv2d", "--args", '{"in_channels": 2, "out_channels": 1, '
+                        '"kernel_size": 3, "padding": 1}')
+    assert status == 0, out
+    assert "configuration" not in out
 
 
 def _exercise_of(file: Path) -> dict:

@@ -5,8 +5,9 @@ keyword arguments), and checks it: first on one fixed case, printing the gradche
 (PASS/FAIL per tensor, worst index, analytic and numeric values there), then on generated
 cases (hypothesis, derandomized: the same cases on every run). Exit status 0 when every
 check passes, 1 otherwise. A file with ``EXERCISE = "name"`` takes that exercise's input
-shape, arguments, input nudge and extra checks (nn/testing/exercises.py); options override
-the shape and the arguments.
+shape, arguments, input nudge and extra checks (nn/testing/exercises.py), and is graded
+in each of the exercise's configurations (e.g. Conv2d with and without padding); options
+override the shape and the arguments, and then only that configuration is graded.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exercise", default=None,
                    help="grade as this exercise (default: the file's EXERCISE variable)")
     p.add_argument("--examples", type=int, default=20,
-                   help="generated cases after the fixed one (default: 20)")
+                   help="generated cases after the fixed one (default: 20; a quarter as many "
+                        "in each further configuration of the exercise)")
     p.add_argument("--seed", type=int, default=0, help="seed of the fixed case (default: 0)")
     return p
 
@@ -150,6 +152,7 @@ def run(ns: argparse.Namespace, out=print) -> int:
         + (f", input shape {shape}" if shape else "") + f", arguments {args}")
     gen = settings(max_examples=max(ns.examples, 1), derandomize=True, deadline=None,
                    database=None)
+    configs = [(shape, args)]
     try:
         with np.errstate(all="raise", under="ignore"):
             if kind == "optimizer":
@@ -172,17 +175,31 @@ def run(ns: argparse.Namespace, out=print) -> int:
                 report = properties.check_loss(factory, st.just(shape), targets=targets,
                                                extra_checks=extra, settings=gen)
             else:
-                factory = _factory(obj, args)
                 bi = ex.batch_independent if ex else False
                 nudge = ex.nudge if ex else None  # e.g. distinct values: no ties in a max
-                x = np.random.default_rng(ns.seed).standard_normal(shape)
-                if nudge is not None:
-                    x = nudge(x)
-                first = properties.check_layer_case(factory, x, ns.seed, batch_independent=bi,
-                                                    extra_checks=extra)
-                out(str(first))
-                report = properties.check_layer(factory, st.just(shape), batch_independent=bi,
-                                                nudge=nudge, extra_checks=extra, settings=gen)
+                if ex is not None and ns.args is None and not ns.input_shape:
+                    configs = ex.configurations()  # the main one first, then the variants
+                cases = 0
+                for i, (shape_i, args_i) in enumerate(configs):
+                    if i:
+                        out(f"configuration {i + 1} of {len(configs)}: input shape {shape_i}, "
+                            f"arguments {args_i}")
+                    factory = _factory(obj, args_i)
+                    x = np.random.default_rng(ns.seed).standard_normal(shape_i)
+                    if nudge is not None:
+                        x = nudge(x)
+                    first = properties.check_layer_case(factory, x, ns.seed,
+                                                        batch_independent=bi,
+                                                        extra_checks=extra)
+                    if not i:
+                        out(str(first))
+                    few = settings(gen, max_examples=max(ns.examples // 4, 1))
+                    report = properties.check_layer(factory, st.just(shape_i),
+                                                    batch_independent=bi, nudge=nudge,
+                                                    extra_checks=extra,
+                                                    settings=few if i else gen)
+                    cases += report.cases
+                report.cases = cases
     except properties.PropertyFailure as exc:
         out(str(exc))
         notes = getattr(exc, "__notes__", [])
@@ -195,9 +212,14 @@ def run(ns: argparse.Namespace, out=print) -> int:
         where = next((f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(tb)
                       if Path(f.filename).resolve() == Path(module.__file__).resolve()), None)
         out(f"[error] {type(exc).__name__}: {exc}" + (f"  (at {where})" if where else ""))
+        for note in getattr(exc, "__notes__", []):  # e.g. the shape every gradient must have
+            if note.startswith("hint:"):
+                out(note)
         out("RESULT: FAIL")
         return 1
-    out(f"generated cases: {report.cases}, properties: {', '.join(report.properties)}: all PASS")
+    over = f" over {len(configs)} configurations" if len(configs) > 1 else ""
+    out(f"generated cases: {report.cases}{over}, properties: {', '.join(report.properties)}: "
+        "all PASS")
     out("RESULT: PASS")
     return 0
 

@@ -4,6 +4,11 @@ A skeleton file names its exercise with a module variable ``EXERCISE = "linear"`
 ``python -m nn check FILE:CLASS`` then takes the exercise's input shape, constructor
 arguments and extra checks from here (command-line options override them). Each extra
 check raises ``PropertyFailure`` with a message naming the tensor that is wrong.
+
+A layer exercise may list ``variants``: more (input shape, argument changes) graded after
+the main configuration, so that code written for one configuration only (a crop
+``dxp[:, :, p:-p, p:-p]``, empty when p = 0; a buffer sized for the windows of one stride)
+fails. ``--args`` or ``--input-shape`` replaces them all by the one configuration given.
 """
 
 from __future__ import annotations
@@ -31,6 +36,13 @@ class Exercise:
     extra_checks: tuple[Callable, ...] = ()
     batch_independent: bool = False
     nudge: Callable[[np.ndarray], np.ndarray] | None = None  # applied to every input x
+    # more configurations, graded after the main one: (input shape, changes to args)
+    variants: tuple[tuple[tuple, dict], ...] = ()
+
+    def configurations(self) -> list[tuple[tuple, dict]]:
+        """``[(input shape, constructor arguments), ...]``, the main configuration first."""
+        return [(self.input_shape, dict(self.args))] + [
+            (shape, {**self.args, **changes}) for shape, changes in self.variants]
 
 
 def _forward_equals(formula: Callable[[Callable, np.ndarray], np.ndarray], what: str):
@@ -179,18 +191,26 @@ EXERCISES: dict[str, Exercise] = {
         extra_checks=(_dropout_forward,), batch_independent=True),
     "adam": Exercise("adam", "optimizer", reference="optim.Adam",
                      args={"lr": 0.01, "betas": [0.9, 0.999], "eps": 1e-8}),
-    # stride 2 < kernel 3: windows overlap, so dx must add where they share entries
+    # stride 2 < kernel 3: windows overlap, so dx must add where they share entries.
+    # Variants: no padding (a crop p:-p is empty), a last input row no window reaches
+    # ((6 - 3) % 2 = 1: its dx is 0), stride 1 with an even kernel; outputs never square.
     "conv2d": Exercise(
         "conv2d", "layer", input_shape=(2, 2, 5, 7),
         args={"in_channels": 2, "out_channels": 3, "kernel_size": 3, "stride": 2, "padding": 1},
         extra_checks=(_forward_equals(_conv2d_library, "nn.Conv2d's output (same weights)"),),
-        batch_independent=True),
-    # overlapping windows (stride 2 < kernel 3); distinct values: one clear maximum each
+        batch_independent=True,
+        variants=(((2, 2, 6, 9), {"stride": 2, "padding": 0}),            # y (2, 3, 2, 4)
+                  ((2, 3, 3, 5), {"in_channels": 3, "out_channels": 1, "kernel_size": 2,
+                                  "stride": 1, "padding": 0}))),           # y (2, 1, 2, 4)
+    # overlapping windows (stride 2 < kernel 3); distinct values: one clear maximum each.
+    # Variants as for conv2d: no padding with a last column no window reaches, stride 1.
     "maxpool2d": Exercise(
         "maxpool2d", "layer", input_shape=(2, 2, 6, 7),
         args={"kernel_size": 3, "stride": 2, "padding": 1},
         extra_checks=(_forward_equals(_maxpool2d_library, "nn.MaxPool2d's output"),),
-        batch_independent=True, nudge=distinct(0.05)),
+        batch_independent=True, nudge=distinct(0.05),
+        variants=(((2, 2, 4, 7), {"kernel_size": 2, "stride": 2, "padding": 0}),  # y (.., 2, 3)
+                  ((1, 3, 5, 4), {"kernel_size": 3, "stride": 1, "padding": 0}))),  # (.., 3, 2)
     "batchnorm": Exercise(
         "batchnorm", "layer", input_shape=(6, 3), args={"num_features": 3},
         extra_checks=(_forward_equals(_batchnorm_library,

@@ -11,6 +11,8 @@ import nn
 EXERCISE = {
     "LinearMissingTranspose": "linear-square", "LinearBiasMean": "linear",
     "LinearAssigns": "linear", "LinearWeightNotTransposed": "linear-square",
+    "LinearMissingTransposeNotSquare": "linear", "LinearBiasSumsFeatures": "linear",
+    "LinearForgetsReturn": "linear", "LinearReturnsList": "linear",
     "SigmoidNoUpstream": "sigmoid", "SigmoidUsesX": "sigmoid", "TanhNoSquare": "tanh",
     "TanhMutates": "tanh", "CrossEntropyNoMean": "softmax-cross-entropy",
     "CrossEntropyWrongSign": "softmax-cross-entropy",
@@ -35,6 +37,35 @@ class LinearMissingTranspose(_Linear):
         self.weight.grad += x.T @ grad_y
         self.bias.grad += grad_y.sum(axis=0)
         return grad_y @ self.weight.data  # should be W^T
+
+
+class LinearMissingTransposeNotSquare(LinearMissingTranspose):
+    """The same mistake graded with in_features != out_features: a matmul shape error."""
+
+
+class LinearBiasSumsFeatures(_Linear):
+    def backward(self, grad_y):
+        x = self._saved()
+        self.weight.grad += x.T @ grad_y
+        self.bias.grad += grad_y.sum(axis=1)  # (N,) into (out,): a broadcast error
+        return grad_y @ self.weight.data.T
+
+
+class LinearForgetsReturn(_Linear):
+    def backward(self, grad_y):
+        x = self._saved()
+        self.weight.grad += x.T @ grad_y
+        self.bias.grad += grad_y.sum(axis=0)
+        # dx computed, never returned
+        dx = grad_y @ self.weight.data.T  # noqa: F841
+
+
+class LinearReturnsList(_Linear):
+    def backward(self, grad_y):
+        x = self._saved()
+        self.weight.grad += x.T @ grad_y
+        self.bias.grad += grad_y.sum(axis=0)
+        return (grad_y @ self.weight.data.T).tolist()
 
 
 class LinearWeightNotTransposed(_Linear):

@@ -16,10 +16,11 @@ from scipy.special import expit
 EXERCISE = {
     "ConvKernelFlipped": "conv2d", "ConvOverwritesDx": "conv2d",
     "ConvWeightIgnoresStride": "conv2d", "ConvBiasMean": "conv2d",
-    "ConvTrueConvolution": "conv2d",
+    "ConvTrueConvolution": "conv2d", "ConvCropNegative": "conv2d",
+    "ConvBufferOnlyWhereWindowsReach": "conv2d",
     "MaxPoolOverwrites": "maxpool2d", "MaxPoolOffsetTransposed": "maxpool2d",
     "MaxPoolWholeWindow": "maxpool2d", "MaxPoolIgnoresStride": "maxpool2d",
-    "MaxPoolNotCropped": "maxpool2d",
+    "MaxPoolNotCropped": "maxpool2d", "MaxPoolCropNegative": "maxpool2d",
     "BatchNormNoVariancePath": "batchnorm", "BatchNormNoMeanPath": "batchnorm",
     "BatchNormStatisticsConstant": "batchnorm", "BatchNormGammaForgotten": "batchnorm",
     "BatchNormGammaGradUsesX": "batchnorm",
@@ -53,7 +54,7 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
         _, O, Ho, Wo = grad_y.shape
         k, s, p = self.kernel_size, self.stride, self.padding
         self.bias.grad += self.bias_grad(grad_y)
-        dxp = np.zeros_like(xp)
+        dxp = self.dx_buffer(xp, grad_y)
         for a in range(k):
             for q in range(k):
                 rows, cols = slice(a, a + s * Ho, s), slice(q, q + s * Wo, s)
@@ -61,6 +62,14 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
                 self.weight.grad[:, :, ka, kq] += self.weight_grad(grad_y, xp, a, q, rows, cols)
                 self.add_dx(dxp, rows, cols, np.einsum("nohw,oc->nchw", grad_y,
                                                        self.weight_for_dx(a, q)))
+        return self.crop(dxp, p, H, W)
+
+    def dx_buffer(self, xp, grad_y):
+        """dL/dxp, zeros of the padded input's shape."""
+        return np.zeros_like(xp)
+
+    def crop(self, dxp, p, H, W):
+        """dL/dx from dL/dxp: the padding's rows and columns removed."""
         return dxp[:, :, p:p + H, p:p + W]
 
     def bias_grad(self, grad_y):
@@ -103,6 +112,21 @@ class ConvBiasMean(_Conv2d):
         return grad_y.mean(axis=(0, 2, 3))  # a mean over the N*Ho*Wo outputs: too small
 
 
+class ConvCropNegative(_Conv2d):
+    def crop(self, dxp, p, H, W):
+        return dxp[:, :, p:-p, p:-p]  # right for p > 0; for p = 0, 0:-0 is empty
+
+
+class ConvBufferOnlyWhereWindowsReach(_Conv2d):
+    def dx_buffer(self, xp, grad_y):
+        N, C = xp.shape[:2]
+        Ho, Wo = grad_y.shape[2:]
+        k, s = self.kernel_size, self.stride
+        # the rows and columns some window covers; (H + 2p - k) % s rows at the end are
+        # covered by none, and dx must still have a (zero) entry for them
+        return np.zeros((N, C, s * (Ho - 1) + k, s * (Wo - 1) + k), dtype=xp.dtype)
+
+
 class ConvTrueConvolution(_Conv2d):
     """The textbook convolution (kernel flipped) in forward, and a backward to match."""
 
@@ -131,6 +155,9 @@ class _MaxPool2d(_skeleton("maxpool2d.py", "MaxPool2d")):
         p = self.padding
         dxp = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=grad_y.dtype)
         self.scatter(dxp, arg, grad_y)
+        return self.crop(dxp, p, H, W)
+
+    def crop(self, dxp, p, H, W):
         return dxp[:, :, p:p + H, p:p + W]
 
     def windows(self, grad_y):
@@ -185,6 +212,11 @@ class MaxPoolNotCropped(_MaxPool2d):
         dxp = np.zeros((N, C, H + 2 * p, W + 2 * p), dtype=grad_y.dtype)
         self.scatter(dxp, arg, grad_y)
         return dxp  # the gradient of the padded input: the padding is not cropped
+
+
+class MaxPoolCropNegative(_MaxPool2d):
+    def crop(self, dxp, p, H, W):
+        return dxp[:, :, p:-p, p:-p]  # right for p > 0; for p = 0, 0:-0 is empty
 
 
 # ----------------------------------------------------------------------------- BatchNorm
