@@ -82,9 +82,13 @@ def test_encoder_layer_gradcheck(case):
                dict(norm_first=False, causal=False, activation="gelu"), None, 127), p=0.5)
 @given(case=encoder_cases(max_t=3), p=st.sampled_from([0.1, 0.5]))
 def test_encoder_layer_gradcheck_with_dropout_fixed(case, p):
+    # eps = 1e-5 for the reason pinned above test_encoder_layer_gradcheck: a random dev run
+    # found an input (rows 0.05 apart, E = 2) whose rounding the layer amplified past the
+    # tolerance at eps = 1e-6 (2.4e-8 against 1.8e-8 on 3 of 70 coordinates)
     x, H, F, options, mask, seed = case
     layer = encoder_layer(x.shape[-1], H, F, seed, dropout=p, **options)
-    nn.assert_gradcheck(layer, x, seed=seed, max_coords=16, forward_kwargs={"mask": mask})
+    nn.assert_gradcheck(layer, x, seed=seed, eps=1e-5, max_coords=16,
+                        forward_kwargs={"mask": mask})
 
 
 @given(case=encoder_cases(max_t=3), num_layers=st.integers(1, 2), final_norm=st.booleans())
