@@ -211,7 +211,7 @@ def test_unfilled_skeletons_fail_with_what_to_write(file, name, todo):
 # ----------------------------------------------------------------------------- filled skeletons
 def _conv2d_backward(self, grad_y):
     xp, x_shape = self._saved()
-    N, C, H, W = x_shape
+    N, C, H, Wd = x_shape
     _, O, Ho, Wo = grad_y.shape
     k, s, p = self.kernel_size, self.stride, self.padding
     self.bias.grad += grad_y.sum(axis=(0, 2, 3))
@@ -223,7 +223,7 @@ def _conv2d_backward(self, grad_y):
                                                       xp[:, :, rows, cols])
             dxp[:, :, rows, cols] += np.einsum("nohw,oc->nchw", grad_y,
                                                self.weight.data[:, :, a, q])
-    return dxp[:, :, p:p + H, p:p + W]
+    return dxp[:, :, p:p + H, p:p + Wd]
 
 
 def _maxpool2d_backward(self, grad_y):
@@ -378,6 +378,40 @@ def test_every_registered_exercise_has_a_page_and_a_skeleton():
         for target in targets:  # the page gives the command that grades its skeleton
             assert f"python -m nn check docs/exercises/{target}" in text, (page, target)
             assert (SKELETONS / target.split(":")[0]).is_file()
+
+
+def test_exercises_without_a_page_are_documented_in_the_readme():
+    """A registered exercise no skeleton names (linear-square) is reachable only through
+    --exercise: the README and the page it belongs to say so."""
+    named = set()
+    for file in SKELETONS.glob("*.py"):
+        ex = _exercise_of(file)
+        named |= set(ex.values()) if isinstance(ex, dict) else {ex}
+    readme = (SKELETONS / "README.md").read_text()
+    for name in set(exercises.EXERCISES) - named:
+        assert f"--exercise {name}" in readme, name
+    assert ("python -m nn check docs/exercises/linear.py:Linear --exercise linear-square"
+            in (SKELETONS / "01-linear.md").read_text())
+
+
+@pytest.mark.parametrize("name,page", [("conv2d", "06-conv2d.md"),
+                                       ("maxpool2d", "07-maxpool2d.md")])
+def test_the_pages_list_the_graded_configurations(name, page):
+    text = " ".join((SKELETONS / page).read_text().split())
+    for shape, a in exercises.EXERCISES[name].configurations():
+        k, s, p = a["kernel_size"], a["stride"], a["padding"]
+        Ho, Wo = ((n + 2 * p - k) // s + 1 for n in shape[2:])
+        channels = (f" {a['in_channels']} → {a['out_channels']} |" if "in_channels" in a
+                    else "")
+        assert (f"| {shape} | {k} | {s} | {p} |{channels} "
+                f"({shape[0]}, {a.get('out_channels', shape[1])}, {Ho}, {Wo}) |") in text, shape
+
+
+def test_the_conv2d_page_keeps_w_for_the_weight():
+    for file in ("06-conv2d.md", "conv2d.py"):
+        text = (SKELETONS / file).read_text()
+        assert "H, W)" not in text and "p + W]" not in text, file
+        assert "(N, C, H, Wd)" in text, file
 
 
 def test_the_command_line_grades_a_file():

@@ -15,11 +15,12 @@ EXERCISE = "conv2d"
 class Conv2d(nn.Layer):
     """y[n, o, i, j] = b[o] + sum over c, a, q of W[o, c, a, q] * xp[n, c, i*s + a, j*s + q].
 
-    x (N, C, H, W) the input and xp the input with p rows and columns of zeros on each
-    side; W (O, C, k, k) the weight, b (O,) the bias; y (N, O, Ho, Wo) the output, with
-    Ho = (H + 2p - k) // s + 1 and Wo = (W + 2p - k) // s + 1. (k, s, p) are kernel_size,
-    stride and padding, the same along both axes; no dilation. Cross-correlation, as in
-    PyTorch and nn.Conv2d: the kernel is not flipped.
+    x (N, C, H, Wd) the input (H, Wd its height and width: W is the weight) and xp the input
+    with p rows and columns of zeros on each side; W (O, C, k, k) the weight, b (O,) the
+    bias; y (N, O, Ho, Wo) the output, with Ho = (H + 2p - k) // s + 1 and
+    Wo = (Wd + 2p - k) // s + 1. (k, s, p) are kernel_size, stride and padding, the same
+    along both axes; no dilation. Cross-correlation, as in PyTorch and nn.Conv2d: the
+    kernel is not flipped.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -33,10 +34,10 @@ class Conv2d(nn.Layer):
         self.kernel_size, self.stride, self.padding = k, stride, padding
 
     def forward(self, x):
-        N, C, H, W = x.shape
+        N, C, H, Wd = x.shape
         O = self.weight.data.shape[0]
         k, s, p = self.kernel_size, self.stride, self.padding
-        Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+        Ho, Wo = (H + 2 * p - k) // s + 1, (Wd + 2 * p - k) // s + 1
         xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))  # zeros around every image
         y = np.zeros((N, O, Ho, Wo), dtype=x.dtype)
         for a in range(k):          # kernel row
@@ -51,10 +52,10 @@ class Conv2d(nn.Layer):
 
     def backward(self, grad_y):
         xp, x_shape = self._saved()  # what the last forward cached
-        N, C, H, W = x_shape
+        N, C, H, Wd = x_shape
         _, O, Ho, Wo = grad_y.shape
         k, s, p = self.kernel_size, self.stride, self.padding
         # TODO: add dL/dW into self.weight.grad and dL/db into self.bias.grad (+=, never =),
-        #       and return dL/dx, shape (N, C, H, W). grad_y is dL/dy, shape (N, O, Ho, Wo).
+        #       and return dL/dx, shape (N, C, H, Wd). grad_y is dL/dy, shape (N, O, Ho, Wo).
         #       Loop over the kernel offsets (a, q) as forward does; do not modify grad_y.
         raise NotImplementedError("exercise: write Conv2d.backward")

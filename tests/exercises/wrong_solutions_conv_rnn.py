@@ -50,7 +50,7 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
 
     def backward(self, grad_y):
         xp, x_shape = self._saved()
-        N, C, H, W = x_shape
+        N, C, H, Wd = x_shape
         _, O, Ho, Wo = grad_y.shape
         k, s, p = self.kernel_size, self.stride, self.padding
         self.bias.grad += self.bias_grad(grad_y)
@@ -62,15 +62,15 @@ class _Conv2d(_skeleton("conv2d.py", "Conv2d")):
                 self.weight.grad[:, :, ka, kq] += self.weight_grad(grad_y, xp, a, q, rows, cols)
                 self.add_dx(dxp, rows, cols, np.einsum("nohw,oc->nchw", grad_y,
                                                        self.weight_for_dx(a, q)))
-        return self.crop(dxp, p, H, W)
+        return self.crop(dxp, p, H, Wd)
 
     def dx_buffer(self, xp, grad_y):
         """dL/dxp, zeros of the padded input's shape."""
         return np.zeros_like(xp)
 
-    def crop(self, dxp, p, H, W):
+    def crop(self, dxp, p, H, Wd):
         """dL/dx from dL/dxp: the padding's rows and columns removed."""
-        return dxp[:, :, p:p + H, p:p + W]
+        return dxp[:, :, p:p + H, p:p + Wd]
 
     def bias_grad(self, grad_y):
         return grad_y.sum(axis=(0, 2, 3))
@@ -113,7 +113,7 @@ class ConvBiasMean(_Conv2d):
 
 
 class ConvCropNegative(_Conv2d):
-    def crop(self, dxp, p, H, W):
+    def crop(self, dxp, p, H, Wd):
         return dxp[:, :, p:-p, p:-p]  # right for p > 0; for p = 0, 0:-0 is empty
 
 
