@@ -300,6 +300,20 @@ def test_docs_decorator_example_runs():
     namespace["test_scale_keeps_shape"]()
 
 
+def test_importing_the_kit_loads_no_profile():
+    """docs/testing.md: without load_profile(), hypothesis's own defaults apply."""
+    import subprocess
+    import sys
+
+    code = ("import nn.testing; from hypothesis import settings; "
+            "print(settings.default.max_examples, settings.default.deadline)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.stdout.split() == ["100", "0:00:00.200000"], proc.stdout + proc.stderr
+    text = DOCS.read_text()
+    assert "100 examples per test and a 200 ms deadline" in " ".join(text.split())
+
+
 def test_plain_import_nn_reaches_the_kit_and_does_not_load_hypothesis():
     """SPEC's ``import nn`` gives the testing kit as ``nn.testing`` (loaded on first use), and
     a plain ``import nn`` does not need hypothesis, a test-only dependency."""
