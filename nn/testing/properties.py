@@ -187,19 +187,25 @@ def _check_backward_returns(layer: Layer, x: np.ndarray, seed: int, subject: str
     except (ValueError, TypeError) as exc:
         _add_note(exc, _gradient_shapes(layer, x.shape, np.shape(y)))
         raise
+    _check_returned(dx, x.shape, subject, "return dx",
+                    "\n" + _gradient_shapes(layer, x.shape, np.shape(y)))
+
+
+def _check_returned(dx, shape: tuple, subject: str, statement: str, hint: str = "") -> None:
+    """What a backward returned is an ndarray of the input's shape, else a failure saying
+    which of the three it is not."""
     if dx is None:
         raise _fail("gradients", subject, "backward returned None: it must return dL/dx, an "
-                                          f"ndarray of the input's shape {x.shape} (a "
-                                          "missing `return dx`?)")
+                                          f"ndarray of the input's shape {shape} (a "
+                                          f"missing `{statement}`?)")
     if not isinstance(dx, np.ndarray):
         raise _fail("gradients", subject, f"backward returned a {type(dx).__name__}, not a "
                                           f"NumPy array: return dL/dx as an ndarray of the "
-                                          f"input's shape {x.shape}")
-    if dx.shape != x.shape:
+                                          f"input's shape {shape}")
+    if dx.shape != shape:
         raise _fail("gradients", subject,
                     f"backward returned a gradient of shape {dx.shape} for an input of shape "
-                    f"{x.shape}: dx must have the input's shape\n"
-                    f"{_gradient_shapes(layer, x.shape, np.shape(y))}")
+                    f"{shape}: dL/dx must have the input's shape{hint}")
 
 
 def _check_no_mutation(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
@@ -443,18 +449,7 @@ def _check_loss_backward_returns(loss: Loss, x: np.ndarray, target, subject: str
     except (ValueError, TypeError) as exc:
         _add_note(exc, f"hint: backward() returns dL/dx, of the input's shape {x.shape}")
         raise
-    if g is None:
-        raise _fail("gradients", subject, "backward returned None: it must return dL/dx, an "
-                                          f"ndarray of the input's shape {x.shape} (a "
-                                          "missing `return`?)")
-    if not isinstance(g, np.ndarray):
-        raise _fail("gradients", subject, f"backward returned a {type(g).__name__}, not a "
-                                          f"NumPy array: return dL/dx as an ndarray of the "
-                                          f"input's shape {x.shape}")
-    if g.shape != x.shape:
-        raise _fail("gradients", subject, f"backward returned a gradient of shape {g.shape} "
-                                          f"for an input of shape {x.shape}: dL/dx must have "
-                                          "the input's shape")
+    _check_returned(g, x.shape, subject, "return")
 
 
 def check_loss(factory: Callable, input_shapes, *, targets="classes", lo: float = -3.0,
