@@ -301,14 +301,18 @@ def test_docs_decorator_example_runs():
 
 
 def test_importing_the_kit_loads_no_profile():
-    """docs/testing.md: without load_profile(), hypothesis's own defaults apply."""
+    """docs/testing.md: without load_profile(), hypothesis's own defaults apply (outside CI:
+    hypothesis itself picks its derandomized "ci" profile when CI is set, hence the
+    environment without it here)."""
+    import os
     import subprocess
     import sys
 
     code = ("import nn.testing; from hypothesis import settings; "
             "print(settings.default.max_examples, settings.default.deadline)")
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "HYPOTHESIS_PROFILE")}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, env=env)
     assert proc.stdout.split() == ["100", "0:00:00.200000"], proc.stdout + proc.stderr
     text = DOCS.read_text()
     assert "100 examples per test and a 200 ms deadline" in " ".join(text.split())
