@@ -64,18 +64,18 @@ class Parameter:
 
     @grad.setter
     def grad(self, value: np.ndarray) -> None:
-        if not isinstance(value, np.ndarray) or value.shape != self.data.shape \
-                or value.dtype != self.data.dtype:
-            got = (f"shape {value.shape}, dtype {value.dtype}" if isinstance(value, np.ndarray)
-                   else type(value).__name__)
-            err = ValueError if isinstance(value, np.ndarray) and value.dtype == self.data.dtype \
-                else TypeError
-            raise err(f"{self!r}: a gradient must be an ndarray of the parameter's shape "
-                      f"{self.data.shape} and dtype {self.data.dtype} (never broadcast), "
-                      f"got {got}")
+        if not isinstance(value, np.ndarray):
+            self._refuse_grad(TypeError, type(value).__name__)
+        if value.dtype != self.data.dtype or value.shape != self.data.shape:
+            self._refuse_grad(TypeError if value.dtype != self.data.dtype else ValueError,
+                              f"shape {value.shape}, dtype {value.dtype}")
         self._grad = value
         self._zeroed = self._stale = False
         self._exposed = True
+
+    def _refuse_grad(self, error: type, got: str) -> None:
+        raise error(f"{self!r}: a gradient must be an ndarray of the parameter's shape "
+                    f"{self.data.shape} and dtype {self.data.dtype} (never broadcast), got {got}")
 
     def grad_view(self) -> np.ndarray:
         """The gradient's current value for a reader that does not keep the array."""

@@ -17,7 +17,7 @@ import numpy as np
 from scipy import special
 
 from .. import functional as F
-from ..layer import Layer, check_grad
+from ..layer import Layer, check_grad, plain
 
 
 class Activation(Layer):
@@ -52,7 +52,7 @@ class Activation(Layer):
         if x.dtype.kind != "f":
             raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
         if x.ndim >= self.min_ndim:
-            return x.view(np.ndarray)
+            return plain(x)
         raise ValueError(
             f"{self._label()}: expected an input with at least {self.min_ndim} dims, got {x.shape}"
         )
