@@ -121,7 +121,7 @@ class _LossLayer(Layer):
     def backward(self, grad_y):
         return self.loss.backward(float(grad_y))
 
-    def _label(self) -> str:
+    def label(self) -> str:
         return repr(self.loss)
 
 
@@ -203,14 +203,14 @@ def gradcheck(layer, x, *, target=None, eps: float = DEFAULT_EPS, rtol: float = 
     tensors: list[tuple[str, np.ndarray, np.ndarray]] = []
     if check_input and x64.dtype.kind == "f":
         if dx is None or np.shape(dx) != x64.shape:
-            raise ValueError(f"gradcheck: backward of {layer._label()} returned a gradient of "
+            raise ValueError(f"gradcheck: backward of {layer.label()} returned a gradient of "
                              f"shape {np.shape(dx)} for an input of shape {x64.shape}")
         tensors.append(("input", x64, np.asarray(dx, dtype=np.float64)))
     for name, p in model.named_parameters():
         if p.requires_grad:
             tensors.append((name, p.data, p.grad.copy()))
 
-    report = GradcheckReport(layer._label(), eps=eps, rtol=rtol, atol=atol)
+    report = GradcheckReport(layer.label(), eps=eps, rtol=rtol, atol=atol)
     for name, array, analytic in tensors:
         report.results.append(
             _check_tensor(name, array, analytic, run, y0, G, eps, rtol, atol, rng, max_coords)

@@ -82,7 +82,7 @@ class Layer:
     def register_buffer(self, name: str, value: np.ndarray) -> None:
         """Register a non-trainable array saved in ``state_dict`` (e.g. running statistics)."""
         if not isinstance(value, np.ndarray):
-            raise TypeError(f"{self._label()}: buffer {name!r} must be an ndarray")
+            raise TypeError(f"{self.label()}: buffer {name!r} must be an ndarray")
         if name not in self._buffer_names:
             self._buffer_names.append(name)
         object.__setattr__(self, name, value)
@@ -235,7 +235,8 @@ class Layer:
         return None
 
     # ------------------------------------------------------------------ helpers for layers
-    def _label(self) -> str:
+    def label(self) -> str:
+        """``ClassName(extra_repr)``: how error messages and reports name this layer."""
         extra = self.extra_repr()
         return f"{type(self).__name__}({extra})"
 
@@ -244,7 +245,7 @@ class Layer:
         cache = self._cache
         if cache is None:
             raise RuntimeError(
-                f"{self._label()}: backward() called before forward(); "
+                f"{self.label()}: backward() called before forward(); "
                 "call forward(x) first so the layer can cache what backward needs"
             )
         return cache
@@ -255,7 +256,7 @@ class Layer:
     def __repr__(self) -> str:
         children = list(self.named_children())
         if not children:
-            return self._label()
+            return self.label()
         extra = self.extra_repr()
         lines = [f"{type(self).__name__}(" + (f"{extra}," if extra else "")]
         for name, child in children:
@@ -284,21 +285,21 @@ def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
     changes dtype.
     """
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{layer._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+        raise TypeError(f"{layer.label()}: expected a numpy.ndarray input, got {type(x).__name__}")
     if x.dtype.kind != "f":
         raise TypeError(
-            f"{layer._label()}: expected a floating input (float32 or float64), got dtype {x.dtype}"
+            f"{layer.label()}: expected a floating input (float32 or float64), got dtype {x.dtype}"
         )
     if dtype is not None and x.dtype != dtype:
         raise TypeError(
-            f"{layer._label()}: input dtype {x.dtype} does not match the parameter dtype {dtype}; "
+            f"{layer.label()}: input dtype {x.dtype} does not match the parameter dtype {dtype}; "
             f"cast the input (x.astype(np.{dtype})) or the layer (layer.astype(np.{x.dtype}))"
         )
     bad = (ndim is not None and x.ndim != ndim) or x.ndim < min_ndim or (
         last_dim is not None and x.shape[-1] != last_dim)
     if bad:
         want = expected or _shape_text(ndim, min_ndim, last_dim)
-        raise ValueError(f"{layer._label()}: expected input of shape {want}, got {x.shape}")
+        raise ValueError(f"{layer.label()}: expected input of shape {want}, got {x.shape}")
     return plain(x)
 
 
@@ -312,17 +313,17 @@ def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) ->
     """Validate the upstream gradient against the forward output's shape; cast its dtype."""
     if not isinstance(grad_y, np.ndarray):
         raise TypeError(
-            f"{layer._label()}: backward expected a numpy.ndarray gradient, "
+            f"{layer.label()}: backward expected a numpy.ndarray gradient, "
             f"got {type(grad_y).__name__}"
         )
     if grad_y.shape != shape:
         raise ValueError(
-            f"{layer._label()}: backward expected a gradient of shape {shape} "
+            f"{layer.label()}: backward expected a gradient of shape {shape} "
             f"(the output's shape), got {grad_y.shape}"
         )
     if grad_y.dtype != dtype:
         if grad_y.dtype.kind not in "fiu":
-            raise TypeError(f"{layer._label()}: backward got a gradient of dtype {grad_y.dtype}")
+            raise TypeError(f"{layer.label()}: backward got a gradient of dtype {grad_y.dtype}")
         grad_y = grad_y.astype(dtype)
     return plain(grad_y)
 

@@ -34,8 +34,28 @@ class Parameter:
       it and the fill happens at the next read, or never, when a layer overwrites it.
       Once ``p.grad`` has been read, ``zero_grad()`` fills the array at once.
 
-    Library code that reads a gradient without keeping it (optimizers, clipping) uses
-    :meth:`grad_view`, which applies a pending fill but does not count as handing out.
+    Library code that reads a gradient without keeping it (optimizers, clipping, the
+    training loop's finiteness check) uses :meth:`grad_view`, which applies a pending fill
+    but does not count as handing out.
+
+    The public interface (the only one other modules use)
+    -----------------------------------------------------
+    ====================================  ==============================================
+    ``data``, ``grad``, ``requires_grad``  the value, the gradient, the freeze flag
+    ``shape``, ``dtype``, ``size``         of ``data``
+    ``zero_grad()``                        make the gradient zero
+    ``add_grad(v)``                        ``grad += v`` (layers)
+    ``add_grad_matmul(a, b)``              ``grad += a @ b`` (layers; a fast kernel whose
+                                           plain reference is that line, see
+                                           tests/test_core.py)
+    ``grad_buffer()``                      ``(array, overwrite)`` for a layer writing a
+                                           whole contribution with ``out=``
+    ``grad_view()``                        read the gradient without keeping it
+    ``bind(data, grad)``                   move value and gradient into arrays the caller
+                                           owns (an optimizer's flat buffers)
+    ``is_bound(data, grad)``               are those still the arrays in use?
+    ``astype(dtype)``                      convert in place
+    ====================================  ==============================================
     """
 
     __slots__ = ("data", "_grad", "_zeroed", "_stale", "_exposed", "requires_grad",
@@ -113,6 +133,26 @@ class Parameter:
             np.matmul(a, b, out=buf)
         else:
             buf += a @ b
+
+    # -- what an optimizer calls to pack parameters into its own contiguous buffers --
+    def bind(self, data: np.ndarray, grad: np.ndarray) -> None:
+        """Copy the value and the gradient into ``data`` and ``grad`` (arrays of this
+        parameter's shape and dtype, typically views into one flat buffer) and use them
+        from now on. Whether the gradient is zero, and whether its array was handed out,
+        carry over: binding is not handing out."""
+        if data.shape != self.data.shape or grad.shape != self.data.shape \
+                or data.dtype != self.data.dtype or grad.dtype != self.data.dtype:
+            raise ValueError(f"{self!r}.bind: arrays of shape {self.data.shape} and dtype "
+                             f"{self.data.dtype} expected, got {data.shape} {data.dtype} and "
+                             f"{grad.shape} {grad.dtype}")
+        data[...] = self.data
+        grad[...] = self.grad_view()
+        self.data, self._grad = data, grad
+
+    def is_bound(self, data: np.ndarray, grad: np.ndarray) -> bool:
+        """True while ``data`` and ``grad`` are exactly the arrays this parameter uses (no
+        one re-bound ``p.data`` or ``p.grad``, no ``astype``, since :meth:`bind`)."""
+        return self.data is data and self._grad is grad
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -491,7 +491,7 @@ def _units(model: Layer, prefix: str = ""):
 
 
 def _describe(name: str, layer: Layer) -> str:
-    return f"layer {name!r} ({layer._label()})" if name else f"the model ({layer._label()})"
+    return f"layer {name!r} ({layer.label()})" if name else f"the model ({layer.label()})"
 
 
 class _Guard:
@@ -529,9 +529,8 @@ class _Guard:
         every element is some parameter's gradient is checked in one pass."""
         fresh = self._plan is None
         for p, g in zip(self.params, self._plan_grads):
-            if p._stale:  # zeroed, fill deferred: make the memory hold the zeros
-                p.grad_view()
-            fresh = fresh or p._grad is not g
+            # grad_view applies a deferred zero fill, so the memory holds the zeros
+            fresh = fresh or p.grad_view() is not g
         if fresh:
             grads = [p.grad_view() for p in self.params]
             self._plan, self._plan_grads = self._make_plan(grads), grads

@@ -92,9 +92,7 @@ class _Flat:
         for p, lo, hi in zip(params, self.offsets[:-1], self.offsets[1:]):
             d = self.data[lo:hi].reshape(p.shape)
             g = self.grad[lo:hi].reshape(p.shape)
-            d[...] = p.data
-            g[...] = p.grad_view()
-            p.data, p._grad = d, g  # (flags kept: re-binding is not handing the array out)
+            p.bind(d, g)
             self.data_views.append(d)
             self.grad_views.append(g)
             self.members.append((p, d, g))
@@ -214,25 +212,11 @@ class Optimizer:
 
     # ------------------------------------------------------------------ the contract
     def zero_grad(self) -> None:
-        """Set every parameter's gradient to zero (see ``nn.Parameter.zero_grad``).
-
-        A packed partition whose arrays were handed out is cleared with one ``fill`` of its
-        flat gradient buffer; otherwise the fill is deferred (``step`` applies what is left).
-        """
-        for group, flats in zip(self.param_groups, self._flats):
-            packed = set()
-            for flat in flats or ():
-                members = flat.members
-                if all(p._grad is g for p, _, g in members):
-                    exposed = any(p._exposed for p, _, _ in members)
-                    if exposed:
-                        flat.grad.fill(0)
-                    for p, _, _ in members:
-                        p._zeroed, p._stale = True, not exposed
-                        packed.add(id(p))
+        """Set every parameter's gradient to zero (see ``nn.Parameter.zero_grad``: the
+        fill is deferred while nobody holds the array; ``step`` applies what is left)."""
+        for group in self.param_groups:
             for p in group["params"]:
-                if id(p) not in packed:
-                    p.zero_grad()
+                p.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every trainable parameter, group by group.
@@ -264,10 +248,9 @@ class Optimizer:
         trainable = 0
         for flat in flats:
             for p, d, g in flat.members:
-                if p.data is not d or p._grad is not g or not p.requires_grad:
+                if not p.is_bound(d, g) or not p.requires_grad:
                     return False
-                if p._stale:  # zeroed, never filled and nothing written since: fill now
-                    p.grad_view()
+                p.grad_view()  # zeroed but never filled and nothing written since: fill now
             trainable += len(flat.members)
         if trainable != len(group["params"]):  # a frozen parameter may have been unfrozen
             return trainable == sum(1 for p in group["params"] if p.requires_grad)

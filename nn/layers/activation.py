@@ -48,13 +48,13 @@ class Activation(Layer):
         (an ``np.memmap``)."""
         if not isinstance(x, np.ndarray):
             raise TypeError(
-                f"{self._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+                f"{self.label()}: expected a numpy.ndarray input, got {type(x).__name__}")
         if x.dtype.kind != "f":
-            raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
+            raise TypeError(f"{self.label()}: expected a floating input, got dtype {x.dtype}")
         if x.ndim >= self.min_ndim:
             return plain(x)
         raise ValueError(
-            f"{self._label()}: expected an input with at least {self.min_ndim} dims, got {x.shape}"
+            f"{self.label()}: expected an input with at least {self.min_ndim} dims, got {x.shape}"
         )
 
 
@@ -158,7 +158,7 @@ class _AxisActivation(Activation):
 
     def forward(self, x):
         if isinstance(x, np.ndarray) and not -x.ndim <= self.axis < max(x.ndim, 1):
-            raise ValueError(f"{self._label()}: axis {self.axis} is out of range for input "
+            raise ValueError(f"{self.label()}: axis {self.axis} is out of range for input "
                              f"of shape {x.shape}")
         return super().forward(x)
 

@@ -114,11 +114,11 @@ class MultiHeadAttention(Layer):
             return None
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_:
             raise TypeError(
-                f"{self._label()}: mask must be a boolean ndarray of shape (N, T) with True = "
+                f"{self.label()}: mask must be a boolean ndarray of shape (N, T) with True = "
                 f"ignore this key, got "
                 f"{type(mask).__name__ if not isinstance(mask, np.ndarray) else mask.dtype}")
         if mask.shape != (N, T):
-            raise ValueError(f"{self._label()}: expected a key-padding mask of shape ({N}, {T}) "
+            raise ValueError(f"{self.label()}: expected a key-padding mask of shape ({N}, {T}) "
                              f"(batch, keys), got {mask.shape}")
         return mask
 
@@ -295,7 +295,7 @@ class PositionalEncoding(Layer):
                         expected=f"(N, T, {self.d_model}) with T <= {self.max_len}")
         T = x.shape[-2]
         if T > self.max_len:
-            raise ValueError(f"{self._label()}: sequence length {T} exceeds max_len "
+            raise ValueError(f"{self.label()}: sequence length {T} exceeds max_len "
                              f"{self.max_len}; got input of shape {x.shape}")
         y = x + self.table(x.dtype)[:T]
         active = self.training and self.dropout.p > 0

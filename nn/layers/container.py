@@ -37,7 +37,7 @@ class Sequential(Layer):
             # one object keeps one forward cache: its first use would back-propagate
             # through the second use's input
             raise ValueError(
-                f"Sequential: {again[0]._label()} is already in this Sequential (the same "
+                f"Sequential: {again[0].label()} is already in this Sequential (the same "
                 f"object at position {len(self._layers)}); a layer keeps the cache of its "
                 f"last forward, so using one object twice gives wrong gradients. Use two "
                 f"layers; to tie their weights, share the Parameter (second.weight = "
@@ -58,7 +58,7 @@ class Sequential(Layer):
         for i in range(len(self._layers) - 1, -1, -1):
             if g is None:
                 raise RuntimeError(
-                    f"Sequential: layer {i + 1} ({self._layers[i + 1]._label()}) returned no "
+                    f"Sequential: layer {i + 1} ({self._layers[i + 1].label()}) returned no "
                     "input gradient, so the layers before it cannot be trained"
                 )
             g = self._layers[i].backward(g)
@@ -98,7 +98,7 @@ class Residual(Layer):
         fx = self.layer.forward(x)
         if not isinstance(fx, np.ndarray) or fx.shape != np.shape(x):
             raise ValueError(
-                f"Residual: the wrapped layer {self.layer._label()} must keep the input shape "
+                f"Residual: the wrapped layer {self.layer.label()} must keep the input shape "
                 f"{np.shape(x)}, but returned {np.shape(fx)}"
             )
         y = x + fx

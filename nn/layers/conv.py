@@ -135,7 +135,7 @@ class Conv2d(Layer):
             x = check_input(self, x, ndim=4, dtype=Wt.dtype,
                             expected=f"(N, {self.in_channels}, H, W)")
             if x.shape[1] != self.in_channels:
-                raise ValueError(f"{self._label()}: expected input of shape "
+                raise ValueError(f"{self.label()}: expected input of shape "
                                  f"(N, {self.in_channels}, H, W), got {x.shape}")
         N, _, Ho, Wo = self.output_shape(x.shape)
         if Ho <= 0 or Wo <= 0:
@@ -213,7 +213,7 @@ class Conv2d(Layer):
         ekh, ekw = dh * (kh - 1) + 1, dw * (kw - 1) + 1
         dil = f" (dilated to {ekh}x{ekw})" if (dh, dw) != (1, 1) else ""
         raise ValueError(
-            f"{self._label()}: kernel {kh}x{kw}{dil} is larger than the padded input "
+            f"{self.label()}: kernel {kh}x{kw}{dil} is larger than the padded input "
             f"{shape[2] + 2 * ph}x{shape[3] + 2 * pw} (input shape {tuple(shape)}, padding "
             f"{(ph, pw)}); use a smaller kernel or more padding")
 

@@ -119,16 +119,16 @@ class Embedding(Layer):
             if isinstance(idx, (list, tuple, int, np.integer)):
                 idx = np.asarray(idx)
             else:
-                raise TypeError(f"{self._label()}: expected an integer numpy.ndarray of token "
+                raise TypeError(f"{self.label()}: expected an integer numpy.ndarray of token "
                                 f"ids, got {type(idx).__name__}")
         if idx.dtype.kind not in "iu":
-            raise TypeError(f"{self._label()}: expected integer token ids, got dtype {idx.dtype} "
+            raise TypeError(f"{self.label()}: expected integer token ids, got dtype {idx.dtype} "
                             f"(shape {idx.shape}); cast with idx.astype(np.int64)")
         if idx.size:
             lo, hi = int(idx.min()), int(idx.max())
             if lo < 0 or hi >= self.num_embeddings:
                 bad = lo if lo < 0 else hi
-                raise ValueError(f"{self._label()}: index {bad} is out of range: valid token ids "
+                raise ValueError(f"{self.label()}: index {bad} is out of range: valid token ids "
                                  f"are 0..{self.num_embeddings - 1} (input shape {idx.shape})")
         return idx
 

@@ -99,7 +99,7 @@ class Flatten(Layer):
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             _raise_shape(self, x, "(N, d1, ...) with at least 2 dims")
         if x.dtype.kind != "f":
-            raise TypeError(f"{self._label()}: expected a floating input, got dtype {x.dtype}")
+            raise TypeError(f"{self.label()}: expected a floating input, got dtype {x.dtype}")
         x = plain(x)
         channels_last = x.ndim == 4 and not x.flags.c_contiguous \
             and x.transpose(0, 2, 3, 1).flags.c_contiguous
@@ -119,8 +119,8 @@ class Flatten(Layer):
 
 def _raise_shape(layer: Layer, x, expected: str):
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{layer._label()}: expected a numpy.ndarray input, got {type(x).__name__}")
-    raise ValueError(f"{layer._label()}: expected input of shape {expected}, got {x.shape}")
+        raise TypeError(f"{layer.label()}: expected a numpy.ndarray input, got {type(x).__name__}")
+    raise ValueError(f"{layer.label()}: expected input of shape {expected}, got {x.shape}")
 
 
 def _check_positive(layer_name: str, **sizes) -> None:

@@ -69,7 +69,7 @@ class _BatchNorm(Layer):
                 or x.shape[1] != C:
             x = check_input(self, x, dtype=dt)
             if x.ndim not in self._ndims or x.shape[1] != C:
-                raise ValueError(f"{self._label()}: expected input of shape {self._layout} "
+                raise ValueError(f"{self.label()}: expected input of shape {self._layout} "
                                  f"with C={C}, got {x.shape}")
         N = x.shape[0]
         L = int(np.prod(x.shape[2:], dtype=np.int64))
@@ -77,7 +77,7 @@ class _BatchNorm(Layer):
         M = N * L
         if self.training:
             if M < 2:
-                raise ValueError(f"{self._label()}: training needs more than 1 value per "
+                raise ValueError(f"{self.label()}: training needs more than 1 value per "
                                  f"channel to compute batch statistics, got input of shape "
                                  f"{x.shape} (a last mini-batch of one sample? then choose a "
                                  f"batch size that does not leave a remainder of 1)")
@@ -230,7 +230,7 @@ class LayerNorm(Layer):
             x = check_input(self, x, dtype=dt)
             if x.shape[x.ndim - k:] != self.normalized_shape:
                 dims = ", ".join(map(str, self.normalized_shape))
-                raise ValueError(f"{self._label()}: expected input of shape (..., {dims}), "
+                raise ValueError(f"{self.label()}: expected input of shape (..., {dims}), "
                                  f"got {x.shape}")
         D = self._size
         X = x.reshape(-1, D)

@@ -82,7 +82,7 @@ class _Pool2d(Layer):
         if shape[2] <= 0 or shape[3] <= 0:
             (kh, kw), (ph, pw) = self.kernel_size, self.padding
             raise ValueError(
-                f"{self._label()}: kernel {kh}x{kw} is larger than the padded input "
+                f"{self.label()}: kernel {kh}x{kw} is larger than the padded input "
                 f"{x.shape[2] + 2 * ph}x{x.shape[3] + 2 * pw} (input shape {x.shape}, "
                 f"padding {(ph, pw)})")
         return shape

@@ -82,7 +82,7 @@ class _Recurrent(Layer):
                         expected=f"(N, T, {self.input_size})")
         N, T = x.shape[0], x.shape[1]
         if N == 0 or T == 0:
-            raise ValueError(f"{self._label()}: expected input of shape (N, T, {self.input_size}) "
+            raise ValueError(f"{self.label()}: expected input of shape (N, T, {self.input_size}) "
                              f"with N >= 1 and T >= 1, got {x.shape}")
         return N, T
 
@@ -90,13 +90,13 @@ class _Recurrent(Layer):
         W = self.weight_hh.data
         want = (N, self.hidden_size)
         if not isinstance(h, np.ndarray):
-            raise TypeError(f"{self._label()}: initial state {what} must be a numpy.ndarray of "
+            raise TypeError(f"{self.label()}: initial state {what} must be a numpy.ndarray of "
                             f"shape {want}, got {type(h).__name__}")
         if h.shape != want:
-            raise ValueError(f"{self._label()}: initial state {what} must have shape "
+            raise ValueError(f"{self.label()}: initial state {what} must have shape "
                              f"(N, hidden_size) = {want}, got {h.shape}")
         if h.dtype != W.dtype:
-            raise TypeError(f"{self._label()}: initial state {what} has dtype {h.dtype}, the "
+            raise TypeError(f"{self.label()}: initial state {what} has dtype {h.dtype}, the "
                             f"parameters {W.dtype}")
         return h
 
@@ -131,7 +131,7 @@ class _Recurrent(Layer):
         if g is None:
             return np.zeros(want, dtype=dtype)
         if not isinstance(g, np.ndarray) or g.shape != want or g.dtype.kind not in "fiu":
-            raise ValueError(f"{self._label()}: backward expected {what} of shape "
+            raise ValueError(f"{self.label()}: backward expected {what} of shape "
                              f"(N, hidden_size) = {want} (the final state's), got "
                              f"{getattr(g, 'shape', type(g).__name__)}")
         return g.astype(dtype, copy=True)
@@ -324,7 +324,7 @@ class LSTM(_Recurrent):
             Cs[0] = 0
         else:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{self._label()}: state must be a pair (h0, c0), "
+                raise TypeError(f"{self.label()}: state must be a pair (h0, c0), "
                                 f"got {type(state).__name__}")
             Hs[0] = self._check_h(state[0], N, "h0")
             Cs[0] = self._check_h(state[1], N, "c0")
@@ -363,7 +363,7 @@ class LSTM(_Recurrent):
         G = self._upstream(grad_y, N, T, dt)
         if grad_state is not None and (not isinstance(grad_state, (tuple, list))
                                        or len(grad_state) != 2):
-            raise TypeError(f"{self._label()}: grad_state must be a pair (dh_T, dc_T), "
+            raise TypeError(f"{self.label()}: grad_state must be a pair (dh_T, dc_T), "
                             f"got {type(grad_state).__name__}")
         gh, gc = (None, None) if grad_state is None else grad_state
         dh = self._final_grad(gh, N, dt, "grad_state[0]")

@@ -231,7 +231,7 @@ class TextClassifier(Layer):
     def pool(self, ids: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mean over real tokens (N, D), pooling weights m / L (N, T))."""
         if ids.ndim != 2:
-            raise ValueError(f"{self._label()}: expected token ids of shape (N, T), "
+            raise ValueError(f"{self.label()}: expected token ids of shape (N, T), "
                              f"got {ids.shape}")
         mask = ids != self.pad_id
         weights = mask / np.maximum(mask.sum(axis=1, keepdims=True), 1)

@@ -71,7 +71,7 @@ def _fail(prop: str, subject: str, detail: str) -> PropertyFailure:
 
 
 def _label(obj) -> str:
-    return obj._label() if isinstance(obj, Layer) else type(obj).__name__
+    return obj.label() if isinstance(obj, Layer) else type(obj).__name__
 
 
 def _build(factory: Callable, seed: int):
