@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -28,8 +29,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._config import global_rng
+from .callbacks import Callback, History
 from .layer import Layer
-from .serialization import CheckpointError, check_model_state, read_npz, write_npz
+from .serialization import (
+    CheckpointError,
+    check_model_and_path,
+    check_model_state,
+    read_npz,
+    write_npz,
+)
 
 __all__ = ["Checkpoint", "save_checkpoint", "load_checkpoint", "model_generators"]
 
@@ -170,7 +178,7 @@ def _check_generators(saved: dict, gens: dict[str, np.random.Generator], path: s
 
 
 # ---------------------------------------------------------------------- structure checks
-def _check_structure(saved: Any, current: Any, where: str) -> None:
+def check_structure(saved: Any, current: Any, where: str) -> None:
     """``saved`` must have ``current``'s layout: the same dict keys and list lengths, arrays
     of the same shapes, numbers where numbers are (``None`` matches anything)."""
     if saved is None or current is None:
@@ -181,13 +189,13 @@ def _check_structure(saved: Any, current: Any, where: str) -> None:
             raise CheckpointError(f"{where}: expected keys {sorted(map(str, current))}, "
                                   f"got {got}")
         for k in current:
-            _check_structure(saved[k], current[k], f"{where}/{k}")
+            check_structure(saved[k], current[k], f"{where}/{k}")
     elif isinstance(current, (list, tuple)):
         if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
             raise CheckpointError(f"{where}: expected a sequence of length {len(current)}, "
                                   f"got {saved!r}")
         for i, (s, c) in enumerate(zip(saved, current)):
-            _check_structure(s, c, f"{where}/{i}")
+            check_structure(s, c, f"{where}/{i}")
     elif isinstance(current, np.ndarray):
         if not isinstance(saved, np.ndarray) or saved.shape != current.shape:
             raise CheckpointError(f"{where}: expected an array of shape {current.shape}, got "
@@ -200,13 +208,18 @@ def _check_structure(saved: Any, current: Any, where: str) -> None:
 
 
 def _check_optimizer(optimizer, section: dict | None, path: str, what: str):
+    """The class; the state itself is checked by ``optimizer.load_state_dict``, which is
+    all-or-nothing and runs before anything else is assigned (see :func:`restore`)."""
     if section is None:
         raise CheckpointError(f"{what}: {path} holds no optimizer state")
     if section.get("class") != type(optimizer).__name__:
         raise CheckpointError(f"{what}: {path} holds {section.get('class')} state, the "
                               f"optimizer is {type(optimizer).__name__}")
+
+
+def _load_optimizer(optimizer, state: dict, path: str, what: str) -> None:
     try:
-        optimizer._check_state_dict(section["state"])
+        optimizer.load_state_dict(state)
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{what}: {path}: the optimizer state does not fit "
                               f"{type(optimizer).__name__}: {exc}") from exc
@@ -218,7 +231,7 @@ def _check_stateful(obj, section: dict | None, kind: str, path: str, what: str) 
     if section.get("class") != type(obj).__name__:
         raise CheckpointError(f"{what}: {path} holds {section.get('class')} state for the "
                               f"{kind}, got a {type(obj).__name__}")
-    _check_structure(section["state"], obj.state_dict(), f"{what}: {path}: {kind} state")
+    check_structure(section["state"], obj.state_dict(), f"{what}: {path}: {kind} state")
 
 
 # ---------------------------------------------------------------------- writing
@@ -232,12 +245,10 @@ def _history_dict(history) -> dict | None:
             "epoch": list(history.epoch)}
 
 
-def write_checkpoint(path, model: Layer, optimizer=None, scheduler=None, epoch=None,
+def write_checkpoint(model: Layer, path, optimizer=None, scheduler=None, epoch=None,
                      history=None, extra=None, generators=None, fit: dict | None = None) -> str:
     """The writer behind :func:`save_checkpoint` and ``nn.fit(checkpoint=...)``."""
-    if not isinstance(model, Layer):
-        raise TypeError(f"save_checkpoint: model must be an nn.Layer, got "
-                        f"{type(model).__name__}")
+    path = check_model_and_path("nn.save_checkpoint", model, path)
     if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer))
                               or epoch < 0):
         raise ValueError(f"save_checkpoint: epoch must be a non-negative integer or None, "
@@ -265,9 +276,9 @@ def write_checkpoint(path, model: Layer, optimizer=None, scheduler=None, epoch=N
     return write_npz(path, enc.arrays, meta)
 
 
-def save_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, scheduler=None,
+def save_checkpoint(model: Layer, path: str | os.PathLike, optimizer=None, scheduler=None,
                     epoch: int | None = None, history=None, extra=None) -> str:
-    """Write a training checkpoint to ``path`` (exactly that name), atomically.
+    """Write a training checkpoint of ``model`` to ``path`` (exactly that name), atomically.
 
     Holds ``model.state_dict()`` (parameters and buffers), ``optimizer.state_dict()``,
     ``scheduler.state_dict()``, the state of the global random generator and of every
@@ -276,13 +287,14 @@ def save_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, sched
     tuples of numbers, strings and arrays). No pickle: arrays are ``.npz`` entries,
     everything else is JSON. The file is written to a temporary file in the same folder,
     fsync'ed and renamed over ``path``: a crash never leaves a half-written checkpoint.
-    Returns the path written.
+    Returns the path written. The order is ``(model, path)``, as for :func:`nn.save`;
+    ``(path, model)`` is a ``TypeError`` that says so.
     """
-    return write_checkpoint(path, model, optimizer, scheduler, epoch, history, extra)
+    return write_checkpoint(model, path, optimizer, scheduler, epoch, history, extra)
 
 
 # ---------------------------------------------------------------------- reading
-def restore(path, model: Layer, optimizer=None, scheduler=None, generators=None,
+def restore(model: Layer, path, optimizer=None, scheduler=None, generators=None,
             restore_rng: bool = True, what: str = "nn.load_checkpoint",
             check: Callable[[dict, dict], Callable[[], None] | None] | None = None
             ) -> tuple[dict, dict]:
@@ -292,7 +304,7 @@ def restore(path, model: Layer, optimizer=None, scheduler=None, generators=None,
     function that applies it; it runs before anything is assigned. Returns
     ``(meta, arrays)`` with ``meta["fit"]`` decoded.
     """
-    path = os.fspath(path)
+    path = check_model_and_path(what, model, path)
     arrays, meta = read_npz(path, what)
     if meta.get("kind") != "checkpoint":
         raise CheckpointError(f"{what}: {path} is a model file (nn.save), not a checkpoint; "
@@ -324,10 +336,11 @@ def restore(path, model: Layer, optimizer=None, scheduler=None, generators=None,
     meta = {**meta, "extra": _decode(meta.get("extra"), arrays, where),
             "history": _decode(meta.get("history"), arrays, where)}
     apply_more = check(meta, arrays) if check is not None else None
-    # ---- assign (nothing above changed any object)
-    model.load_state_dict(state)
+    # ---- assign (nothing above changed any object); the optimizer first: its
+    # load_state_dict validates the state and changes nothing when it refuses it
     if optimizer is not None:
-        optimizer.load_state_dict(opt_section["state"])
+        _load_optimizer(optimizer, opt_section["state"], path, what)
+    model.load_state_dict(state)
     if scheduler is not None:
         scheduler.load_state_dict(sched_section["state"])
     for gen, gen_state in rng_plan:
@@ -337,9 +350,8 @@ def restore(path, model: Layer, optimizer=None, scheduler=None, generators=None,
     return meta, arrays
 
 
-def _history_from(saved: dict | None):
-    from .training import History
-
+def history_from(saved: dict | None) -> History | None:
+    """The :class:`History` a checkpoint's ``history`` entry describes (``None``: none)."""
     if saved is None:
         return None
     h = History()
@@ -348,9 +360,12 @@ def _history_from(saved: dict | None):
     return h
 
 
-def load_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, scheduler=None,
+def load_checkpoint(model: Layer, path: str | os.PathLike, optimizer=None, scheduler=None,
                     *, restore_rng: bool = True) -> Checkpoint:
     """Restore a checkpoint written by :func:`save_checkpoint` into the given objects.
+
+    The order is ``(model, path)``, as for :func:`nn.load`; ``(path, model)`` is a
+    ``TypeError`` that says so.
 
     The model's parameters and buffers, the optimizer's and scheduler's state (when
     passed) and, with ``restore_rng``, the global random generator and the model's own
@@ -366,7 +381,7 @@ def load_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, sched
 
     def check(meta: dict, arrays: dict) -> None:
         try:
-            parsed["history"] = _history_from(meta.get("history"))
+            parsed["history"] = history_from(meta.get("history"))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise CheckpointError(f"nn.load_checkpoint: {path}: malformed history ({exc!r})"
                                   ) from exc
@@ -374,5 +389,107 @@ def load_checkpoint(path: str | os.PathLike, model: Layer, optimizer=None, sched
         if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
             raise CheckpointError(f"nn.load_checkpoint: {path}: malformed epoch {epoch!r}")
 
-    meta, _ = restore(path, model, optimizer, scheduler, restore_rng=restore_rng, check=check)
+    meta, _ = restore(model, path, optimizer, scheduler, restore_rng=restore_rng, check=check)
     return Checkpoint(meta.get("epoch"), parsed["history"], meta.get("extra"))
+
+
+# ---------------------------------------------------------------------- fit(checkpoint=...)
+_SHUFFLE_GEN = "fit.shuffle"
+
+
+class BackupAndRestore(Callback):
+    """``fit(checkpoint=path, resume=..., checkpoint_every=...)`` (Keras's BackupAndRestore).
+
+    Writes a checkpoint to ``path`` (atomically) at the end of every epoch and, with
+    ``every``, after every ``every`` batches inside an epoch: what :func:`save_checkpoint`
+    stores, plus the History, the user's callbacks' states, fit's shuffling generator and,
+    mid-epoch, the epoch's sample order, the batch reached and the running metrics. With
+    ``resume`` and an existing file, ``on_train_begin`` restores all of it (all or nothing)
+    and tells the trainer where to continue; the run then ends bit-identical to one that
+    was never interrupted. ``fit`` puts it after the user's callbacks, whose states it
+    restores, and after the History, which it saves.
+    """
+
+    def __init__(self, path: str | os.PathLike, resume: bool = False, every: int | None = None,
+                 verbose: int = 0):
+        self.path, self.resume, self.every, self.verbose = path, resume, every, verbose
+
+    def on_train_begin(self, logs):
+        if self.resume and os.path.exists(self.path):
+            self._restore()
+
+    def on_batch_end(self, batch, logs):
+        if self.every is not None and (batch + 1) % self.every == 0 \
+                and batch + 1 < self.trainer.n_batches:
+            self._save(self.trainer.epoch, batch + 1)
+
+    def on_batch_skipped(self, batch, logs):
+        self.on_batch_end(batch, logs)
+
+    def on_epoch_end(self, epoch, logs):
+        self._save(epoch + 1, 0)
+
+    def _save(self, epoch: int, batch: int) -> None:
+        """A checkpoint to continue from ``batch`` of ``epoch`` (0: its start)."""
+        t = self.trainer
+        write_checkpoint(
+            self.model, self.path, self.optimizer, epoch=epoch, history=t.history,
+            generators={_SHUFFLE_GEN: t.rng},
+            fit={"epoch": epoch, "batch": batch, "epochs": t.epochs, "n": t.n,
+                 "batch_size": t.batch_size, "shuffle": bool(t.shuffle),
+                 "order": t.order if batch else None,
+                 "metric_state": t.metrics.snapshot() if batch else None,
+                 "stopped": bool(t.stop_training),
+                 "skipped": [list(b) for b in t.skipped_batches],
+                 "callbacks": [{"class": type(cb).__name__, "state": state}
+                               for cb in t.callbacks if (state := cb.state_dict()) is not None]})
+
+    def _restore(self) -> None:
+        what, path, t = "nn.fit(resume=True)", self.path, self.trainer
+
+        def check(meta, arrays):
+            f = meta.get("fit")
+            if not isinstance(f, dict):
+                raise CheckpointError(f"{what}: {path} was not written by nn.fit (it has no "
+                                      "training-loop state); use nn.load_checkpoint")
+            for key, value in (("n", t.n), ("batch_size", t.batch_size),
+                               ("shuffle", bool(t.shuffle))):
+                if f.get(key) != value:
+                    raise CheckpointError(f"{what}: {path} was written with "
+                                          f"{key}={f.get(key)!r}, this call has {key}={value!r}")
+            order = f.get("order")
+            if t.shuffle and f["batch"] and (not isinstance(order, np.ndarray)
+                                             or order.shape != (t.n,)):
+                raise CheckpointError(f"{what}: {path} has no valid sample order for epoch "
+                                      f"{f['epoch']}")
+            saved_cbs = f.get("callbacks", [])
+            stateful = [cb for cb in t.callbacks if cb.state_dict() is not None]
+            if [c["class"] for c in saved_cbs] != [type(cb).__name__ for cb in stateful]:
+                raise CheckpointError(
+                    f"{what}: {path} holds the state of the callbacks "
+                    f"{[c['class'] for c in saved_cbs]}, this call has the stateful callbacks "
+                    f"{[type(cb).__name__ for cb in stateful]}")
+            for i, (cb, saved) in enumerate(zip(stateful, saved_cbs)):
+                check_structure(saved["state"], cb.state_dict(), f"{what}: {path}: callback {i}")
+            try:
+                saved_history = history_from(meta.get("history"))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise CheckpointError(f"{what}: {path}: malformed history ({exc!r})") from exc
+
+            def apply():
+                for cb, saved in zip(stateful, saved_cbs):
+                    cb.load_state_dict(saved["state"])
+                if saved_history is not None:
+                    t.history.history, t.history.epoch = saved_history.history, saved_history.epoch
+                t.stop_training = bool(f.get("stopped", False))
+                t.skipped_batches = [tuple(b) for b in f.get("skipped", [])]
+                t.resume_at(int(f["epoch"]), int(f["batch"]), f.get("order"),
+                            f.get("metric_state"))
+
+            return apply
+
+        restore(self.model, path, self.optimizer, generators={_SHUFFLE_GEN: t.rng}, what=what,
+                check=check)
+        if self.verbose:
+            print(f"Resumed from {path} at epoch {t.start_epoch + 1}, batch {t.start_batch}",
+                  file=sys.stderr)

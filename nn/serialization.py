@@ -250,14 +250,32 @@ def check_model_state(model: Layer, state: dict[str, np.ndarray], path: str, wha
 
 
 # ---------------------------------------------------------------------- model files
+def check_model_and_path(fn: str, model: Layer, path: str | os.PathLike) -> str:
+    """``os.fspath(path)``, after checking that ``fn`` got ``(model, path)`` in that order.
+
+    ``nn.save``, ``nn.load``, ``nn.save_checkpoint`` and ``nn.load_checkpoint`` all take
+    ``(model, path, ...)``; the other order is a ``TypeError`` that says so.
+    """
+    if not isinstance(model, Layer):
+        if isinstance(path, Layer):
+            raise TypeError(f"{fn}: the arguments are in the order (model, path), got the path "
+                            f"{model!r} first and a {type(path).__name__} second; call "
+                            f"{fn}(model, path)")
+        raise TypeError(f"{fn}: model must be an nn.Layer, got {type(model).__name__}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{fn}: path must be a str or os.PathLike, got {type(path).__name__}")
+    return os.fspath(path)
+
+
 def save(model: Layer, path: str | os.PathLike) -> str:
     """Write ``model.state_dict()`` to ``path`` (an ``.npz``; ``".npz"`` is appended unless
     ``path`` already ends in it: ``"model.bin"`` is written as ``"model.bin.npz"``).
 
     The write is atomic: a temporary file in the same folder is fsync'ed and renamed over
     ``path``, so an interrupted save leaves any previous file intact. Returns the path.
+    ``nn.save(path, model)`` is a ``TypeError`` saying the order is ``(model, path)``.
     """
-    path = os.fspath(path)
+    path = check_model_and_path("nn.save", model, path)
     if not path.endswith(".npz"):
         path += ".npz"
     return write_npz(path, model.state_dict(), {"kind": "model"})
@@ -272,9 +290,10 @@ def load(model: Layer, path: str | os.PathLike, strict: bool = True) -> Layer:
     Loaded with ``allow_pickle=False``. A truncated file, another format version, pickled
     objects, or a missing/unexpected key or shape mismatch raises :class:`CheckpointError`
     naming the problem (:class:`CheckpointKeyError`, also a ``KeyError``, for names), and
-    leaves the model unchanged.
+    leaves the model unchanged. ``nn.load(path, model)`` is a ``TypeError`` saying the
+    order is ``(model, path)``.
     """
-    path = os.fspath(path)
+    path = check_model_and_path("nn.load", model, path)
     if not os.path.isfile(path) and os.path.isfile(path + ".npz"):
         path += ".npz"  # save() added the suffix: the same path round-trips
     arrays, meta = read_npz(path, "nn.load")

@@ -1,29 +1,48 @@
-"""``summary``: each layer, its output shape and parameter count, and the total."""
+"""``summary``: each layer, its output shape and parameter count, and the total.
+
+This module imports nothing from ``nn``: ``Layer.summary`` (in nn/layer.py) calls it, so
+an import of nn.layer or nn.layers here would close an import cycle. What it needs of a
+model is written down as :class:`SummaryModel`, which every ``nn.Layer`` satisfies.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
 import numpy as np
 
-from .layer import Layer
+
+class SummaryModel(Protocol):
+    """What :func:`summary` uses of a model (an ``nn.Layer`` has all of it)."""
+
+    training: bool
+
+    @property
+    def dtype(self) -> np.dtype | None: ...
+    def forward(self, x: Any) -> Any: ...
+    def named_children(self) -> Iterator[tuple[str, Any]]: ...
+    def modules(self) -> Iterator[Any]: ...
+    def num_parameters(self, trainable_only: bool = False) -> int: ...
 
 
-def summary(model: Layer, input_shape, dtype=None, print_fn=print) -> str:
+def summary(model: SummaryModel, input_shape, dtype=None,
+            print_fn: Callable[[str], Any] | None = print) -> str:
     """Run a batch of two zero inputs through ``model`` in eval mode and tabulate it.
 
-    ``input_shape`` excludes the batch dimension. Sequential containers are expanded
-    (nested ones with dotted names); any other layer is one row. Returns the table text
-    and prints it with ``print_fn`` (pass ``None`` to only return it).
+    ``input_shape`` excludes the batch dimension. Sequential containers (the layers one
+    can iterate over, whose forward applies their layers in order) are expanded, nested
+    ones with dotted names; any other layer is one row. Returns the table text and prints
+    it with ``print_fn`` (pass ``None`` to only return it).
     """
-    from .layers.container import Sequential
-
     shape = (2,) + tuple(int(d) for d in np.atleast_1d(input_shape))
     dt = np.dtype(dtype) if dtype is not None else (model.dtype or np.dtype(np.float32))
     x = np.zeros(shape, dtype=dt)
     modes = {id(m): m.training for m in model.modules()}
     rows: list[tuple[str, str, str, int]] = []
 
-    def run(layer: Layer, x, name: str):
-        if isinstance(layer, Sequential):
+    def run(layer: SummaryModel, x, name: str):
+        if isinstance(layer, Iterable):  # a Sequential
             for child_name, child in layer.named_children():
                 x = run(child, x, f"{name}.{child_name}" if name else child_name)
             return x

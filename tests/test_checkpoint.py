@@ -97,14 +97,14 @@ def test_resume_by_hand_is_bit_identical(tmp_path, make_opt):
     model = make_model()
     opt = make_opt(model.parameters())
     train_steps(model, opt, x, y, 5)
-    path = nn.save_checkpoint(tmp_path / "c.npz", model, opt, epoch=5)
+    path = nn.save_checkpoint(model, tmp_path / "c.npz", opt, epoch=5)
     train_steps(model, opt, x, y, 4)
     expected = snapshot(model, opt)
 
     nn.manual_seed(99)  # a different global state, overwritten by the checkpoint
     model2 = make_model(seed=7)
     opt2 = make_opt(model2.parameters())
-    ck = nn.load_checkpoint(path, model2, opt2)
+    ck = nn.load_checkpoint(model2, path, opt2)
     assert ck.epoch == 5 and ck.history is None and ck.extra is None
     train_steps(model2, opt2, x, y, 4)
     assert_same(snapshot(model2, opt2), expected)
@@ -121,7 +121,7 @@ def test_scheduler_round_trip(tmp_path, make_sched):
 
     for i in range(3):
         step(sched, i)
-    path = nn.save_checkpoint(tmp_path / "c.npz", model, opt, sched)
+    path = nn.save_checkpoint(model, tmp_path / "c.npz", opt, sched)
     expected = []
     for i in range(3, 7):
         step(sched, i)
@@ -129,7 +129,7 @@ def test_scheduler_round_trip(tmp_path, make_sched):
     model2 = make_model()
     opt2 = optim.SGD(model2.parameters(), lr=0.1)
     sched2 = make_sched(opt2)
-    nn.load_checkpoint(path, model2, opt2, sched2)
+    nn.load_checkpoint(model2, path, opt2, sched2)
     got = []
     for i in range(3, 7):
         step(sched2, i)
@@ -144,11 +144,11 @@ def test_history_extra_and_generators_round_trip(tmp_path):
     extra = {"note": "hi", "tuple": (1, 2.5, None), "array": np.arange(6).reshape(2, 3),
              3: [True, {"nested": np.float32(0.5)}], "inf": -float("inf")}
     model = make_model()
-    path = nn.save_checkpoint(tmp_path / "c.npz", model, epoch=2, history=h, extra=extra)
+    path = nn.save_checkpoint(model, tmp_path / "c.npz", epoch=2, history=h, extra=extra)
     state = snapshot(model)
     model[2].rng.random(5)  # advance the layer's own generator and the global one
     nn.get_rng().random(5)
-    ck = nn.load_checkpoint(path, model)
+    ck = nn.load_checkpoint(model, path)
     assert_same(snapshot(model), state)
     assert ck.history.epoch == [0, 1] and list(ck.history.history) == ["loss", "val_loss",
                                                                        "accuracy"]
@@ -160,16 +160,16 @@ def test_history_extra_and_generators_round_trip(tmp_path):
     assert ck.extra[3][1]["nested"].dtype == np.float32
     assert ck.extra["inf"] == -float("inf")
     fresh = make_model(seed=5)
-    nn.load_checkpoint(path, fresh)
+    nn.load_checkpoint(fresh, path)
     assert fresh[2].rng.bit_generator.state == model[2].rng.bit_generator.state
 
 
 def test_extra_rejects_objects_without_writing(tmp_path):
     model = make_model()
     with pytest.raises(nn.CheckpointError, match="extra/f"):
-        nn.save_checkpoint(tmp_path / "c.npz", model, extra={"f": lambda: 1})
+        nn.save_checkpoint(model, tmp_path / "c.npz", extra={"f": lambda: 1})
     with pytest.raises(nn.CheckpointError, match="object"):
-        nn.save_checkpoint(tmp_path / "c.npz", model, extra={"a": np.array([None])})
+        nn.save_checkpoint(model, tmp_path / "c.npz", extra={"a": np.array([None])})
     assert not os.listdir(tmp_path)
 
 
@@ -178,7 +178,7 @@ def test_file_format_is_versioned_npz_with_json_metadata(tmp_path):
     model = make_model()
     opt = optim.Adam(model.parameters())
     train_steps(model, opt, *make_data(), 1)
-    path = nn.save_checkpoint(tmp_path / "c.npz", model, opt, epoch=1)
+    path = nn.save_checkpoint(model, tmp_path / "c.npz", opt, epoch=1)
     with np.load(path, allow_pickle=False) as f:
         arrays = {k: f[k] for k in f.files}
     assert int(arrays["__nn_format_version__"]) == 1
@@ -203,11 +203,11 @@ def test_nn_save_writes_metadata_and_nn_load_reads_checkpoints(tmp_path):
     with np.load(path, allow_pickle=False) as f:
         meta = json.loads(f[META_KEY].tobytes())
     assert meta["tensors"]["0.weight"] == {"shape": [6, 16], "dtype": "<f4"}
-    ck = nn.save_checkpoint(tmp_path / "c.npz", a)
+    ck = nn.save_checkpoint(a, tmp_path / "c.npz")
     nn.load(b, ck)
     assert_same(snapshot(a), snapshot(b))
     with pytest.raises(nn.CheckpointError, match="model file"):
-        nn.load_checkpoint(path, b)
+        nn.load_checkpoint(b, path)
 
 
 # ---------------------------------------------------------------------- bad files
@@ -264,10 +264,10 @@ def _bad_files(tmp_path, good):
     (tmp_path / "folder.npz").mkdir()
     cases["directory"] = (tmp_path / "folder.npz", "is a directory")
     other = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
-    cases["missing-keys"] = (nn.save_checkpoint(tmp_path / "keys.npz", other), "3.running_mean")
+    cases["missing-keys"] = (nn.save_checkpoint(other, tmp_path / "keys.npz"), "3.running_mean")
     wide = nn.Sequential(nn.Linear(6, 17), nn.ReLU(), nn.Dropout(0.2), nn.BatchNorm1d(17),
                          nn.Linear(17, 3), nn.Dropout(0.1))
-    cases["shapes"] = (nn.save_checkpoint(tmp_path / "shape.npz", wide), "0.weight")
+    cases["shapes"] = (nn.save_checkpoint(wide, tmp_path / "shape.npz"), "0.weight")
     return cases
 
 
@@ -289,13 +289,13 @@ def _state_of(model, opt, sched):
 
 def test_every_bad_file_is_one_clear_error_and_changes_nothing(tmp_path):
     model, opt, sched = _stateful_objects()
-    good = nn.save_checkpoint(tmp_path / "good.npz", model, opt, sched, epoch=3)
+    good = nn.save_checkpoint(model, tmp_path / "good.npz", opt, sched, epoch=3)
     cases = _bad_files(tmp_path, good)
     train_steps(model, opt, *make_data(), 2, sched)  # move away from the saved state
     before = _state_of(model, opt, sched)
     for name, (path, words) in cases.items():
         with pytest.raises(nn.CheckpointError) as info:
-            nn.load_checkpoint(path, model, opt, sched)
+            nn.load_checkpoint(model, path, opt, sched)
         assert isinstance(info.value, ValueError)
         assert words in str(info.value), (name, str(info.value))
         assert os.fspath(path) in str(info.value) or name == "missing-file", name
@@ -304,7 +304,7 @@ def test_every_bad_file_is_one_clear_error_and_changes_nothing(tmp_path):
             with pytest.raises(nn.CheckpointError):
                 nn.load(model, path)
         assert_same(_state_of(model, opt, sched), before)
-    nn.load_checkpoint(good, model, opt, sched)  # and the good file still loads
+    nn.load_checkpoint(model, good, opt, sched)  # and the good file still loads
 
 
 @pytest.mark.parametrize("case", ["optimizer-class", "optimizer-params", "no-optimizer",
@@ -315,7 +315,7 @@ def test_mismatched_objects_are_rejected_before_anything_changes(tmp_path, case)
     kwargs = {"optimizer": opt, "scheduler": sched}
     if case == "no-optimizer":
         kwargs = {}
-    path = nn.save_checkpoint(tmp_path / "c.npz", model, **kwargs)
+    path = nn.save_checkpoint(model, tmp_path / "c.npz", **kwargs)
     if case == "bad-lr":
         path = _edit_meta(path, tmp_path / "lr.npz", lambda m, a: m["optimizer"]["state"][
             "param_groups"][0].update(lr=-1.0))
@@ -340,7 +340,7 @@ def test_mismatched_objects_are_rejected_before_anything_changes(tmp_path, case)
                                                        lr_scheduler.StepLR(opt, 3)], [2])
     before = _state_of(model, opt, sched)
     with pytest.raises(nn.CheckpointError) as info:
-        nn.load_checkpoint(path, model, target_opt, target_sched)
+        nn.load_checkpoint(model, path, target_opt, target_sched)
     words = {"optimizer-class": "SGD", "optimizer-params": "parameters",
              "no-optimizer": "no optimizer", "scheduler-class": "ExponentialLR",
              "scheduler-layout": "scheduler", "bad-lr": "lr", "generator-missing": "2.rng",
@@ -354,7 +354,7 @@ def test_mismatched_objects_are_rejected_before_anything_changes(tmp_path, case)
 def test_a_crash_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     model, opt, sched = _stateful_objects()
     path = tmp_path / "c.npz"
-    nn.save_checkpoint(path, model, opt, epoch=1)
+    nn.save_checkpoint(model, path, opt, epoch=1)
     original = path.read_bytes()
     train_steps(model, opt, *make_data(), 1)
 
@@ -364,7 +364,7 @@ def test_a_crash_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(np, "savez", half_write)
     with pytest.raises(KeyboardInterrupt):
-        nn.save_checkpoint(path, model, opt, epoch=2)
+        nn.save_checkpoint(model, path, opt, epoch=2)
     monkeypatch.undo()
     assert path.read_bytes() == original
     assert sorted(os.listdir(tmp_path)) == ["c.npz"]  # the temporary file is gone
@@ -374,10 +374,10 @@ def test_a_crash_during_save_leaves_the_previous_checkpoint(tmp_path, monkeypatc
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
-        nn.save_checkpoint(path, model, opt, epoch=2)
+        nn.save_checkpoint(model, path, opt, epoch=2)
     monkeypatch.undo()
     assert path.read_bytes() == original and sorted(os.listdir(tmp_path)) == ["c.npz"]
-    assert nn.load_checkpoint(path, model, opt).epoch == 1
+    assert nn.load_checkpoint(model, path, opt).epoch == 1
 
 
 def test_save_fsyncs_before_renaming(tmp_path, monkeypatch):
@@ -386,7 +386,7 @@ def test_save_fsyncs_before_renaming(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("replace"),
                                                      real_replace(a, b))[1])
-    nn.save_checkpoint(tmp_path / "c.npz", make_model())
+    nn.save_checkpoint(make_model(), tmp_path / "c.npz")
     assert calls[:2] == ["fsync", "replace"]
 
 
@@ -403,7 +403,7 @@ def test_saved_files_get_the_mode_open_would_give(tmp_path, umask):
         with open(tmp_path / "reference", "w"):
             pass
         model = nn.save(make_model(), tmp_path / "model")
-        ckpt = nn.save_checkpoint(tmp_path / "c.ckpt", make_model())
+        ckpt = nn.save_checkpoint(make_model(), tmp_path / "c.ckpt")
         fitted = tmp_path / "fit.npz"
         _fit_run(str(fitted), epochs=1)
     finally:
@@ -421,13 +421,13 @@ def test_replacing_a_file_keeps_its_mode(tmp_path):
     try:
         for mode in (0o600, 0o664):
             model_path = nn.save(make_model(), tmp_path / "m.npz")
-            ckpt_path = nn.save_checkpoint(tmp_path / "c.npz", make_model(), epoch=1)
+            ckpt_path = nn.save_checkpoint(make_model(), tmp_path / "c.npz", epoch=1)
             os.chmod(model_path, mode)
             os.chmod(ckpt_path, mode)
             nn.save(make_model(), model_path)
-            nn.save_checkpoint(ckpt_path, make_model(), epoch=2)
+            nn.save_checkpoint(make_model(), ckpt_path, epoch=2)
             assert _mode(model_path) == _mode(ckpt_path) == mode, oct(mode)
-            assert nn.load_checkpoint(ckpt_path, make_model()).epoch == 2
+            assert nn.load_checkpoint(make_model(), ckpt_path).epoch == 2
     finally:
         os.umask(old_umask)
 
@@ -437,7 +437,7 @@ def test_loading_a_directory_is_a_checkpoint_error_naming_it(tmp_path):
     before = snapshot(model)
     folder = tmp_path / "run"
     folder.mkdir()
-    for load in (lambda p: nn.load(model, p), lambda p: nn.load_checkpoint(p, model)):
+    for load in (lambda p: nn.load(model, p), lambda p: nn.load_checkpoint(model, p)):
         with pytest.raises(nn.CheckpointError, match="is a directory") as info:
             load(folder)
         assert repr(os.fspath(folder)) in str(info.value)
@@ -531,7 +531,7 @@ def test_fit_without_resume_starts_over_and_overwrites(tmp_path):
     path = str(tmp_path / "run.npz")
     _fit_run(path, epochs=2)
     model, opt, h = _fit_run(path, epochs=1, resume=False)
-    ck = nn.load_checkpoint(path, make_model())
+    ck = nn.load_checkpoint(make_model(), path)
     assert ck.epoch == 1 and ck.history.history == h.history
 
 
@@ -565,7 +565,7 @@ CHILD = textwrap.dedent("""
     h = nn.fit(model, nn.CrossEntropyLoss(), opt, x, y, epochs=4, batch_size=16,
                metrics=("accuracy",), callbacks=callbacks, verbose=0, rng=None,
                checkpoint=path, resume=True, checkpoint_every=every)
-    nn.save_checkpoint(out, model, opt, history=h)
+    nn.save_checkpoint(model, out, opt, history=h)
     print("done", flush=True)
 """)
 
@@ -609,9 +609,9 @@ def test_sigkill_at_a_random_batch_then_resume_is_bit_identical(tmp_path, every)
     victim.wait(timeout=60)
     assert victim.returncode == -signal.SIGKILL, (seed, victim.stderr.read())
     assert os.path.exists(ckpt), f"no checkpoint after batch {seen} (seed {seed})"
-    saved = nn.load_checkpoint(ckpt, nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3),
-                                                   nn.BatchNorm1d(32), nn.Linear(32, 4),
-                                                   nn.Dropout(0.1, rng=7)), restore_rng=False)
+    like_the_child = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3),
+                                   nn.BatchNorm1d(32), nn.Linear(32, 4), nn.Dropout(0.1, rng=7))
+    saved = nn.load_checkpoint(like_the_child, ckpt, restore_rng=False)
     assert saved.epoch < 4
     resumed, _, out = _child(tmp_path, "resumed", every, 0.0, resume_path=ckpt)
     stdout, stderr = resumed.communicate(timeout=120)
@@ -634,5 +634,5 @@ def test_sigkill_at_a_random_batch_then_resume_is_bit_identical(tmp_path, every)
 
 def test_checkpoint_folder_is_created_and_file_is_a_zip(tmp_path):
     path = tmp_path / "sub" / "dir" / "c.npz"
-    nn.save_checkpoint(path, make_model())
+    nn.save_checkpoint(make_model(), path)
     assert zipfile.is_zipfile(path)

@@ -10,6 +10,7 @@ import pytest
 
 import nn
 import optim
+from nn._guard import NonFiniteGuard
 
 pytestmark = pytest.mark.usefixtures("allow_underflow")
 
@@ -227,8 +228,8 @@ def test_the_diagnosis_consumes_no_random_numbers():
 def test_guard_checks_are_cheap_on_the_normal_path(monkeypatch):
     """The layer-by-layer re-run happens only after a detection."""
     calls = []
-    original = nn.training._Guard._locate
-    monkeypatch.setattr(nn.training._Guard, "_locate",
+    original = NonFiniteGuard._locate
+    monkeypatch.setattr(NonFiniteGuard, "_locate",
                         lambda self, *a: calls.append(1) or original(self, *a))
     x, y = data()
     fit(nn.Sequential(nn.Linear(4, 2, rng=0)), x, y, epochs=3)
@@ -245,7 +246,7 @@ def test_nonfinite_error_does_not_hide_checkpoint(tmp_path):
     with pytest.raises(nn.NonFiniteError):
         fit(model, x, y, checkpoint=path, checkpoint_every=1, callbacks=[snaps])
     fresh = nn.Sequential(nn.Linear(4, 2, rng=5))
-    nn.load_checkpoint(path, fresh)
+    nn.load_checkpoint(fresh, path)
     assert_state(fresh, snaps.states[-1])
 
 
