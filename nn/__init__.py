@@ -4,7 +4,7 @@ Layers with explicit ``forward``/``backward``, losses, ``Sequential``, gradient 
 a training loop, data helpers and bundled datasets. Optimizers live in ``optim``.
 """
 
-from . import data, datasets, functional, init, metrics, models, text
+from . import callbacks, data, datasets, functional, init, metrics, models, text
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
@@ -70,7 +70,7 @@ __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
 __all__ += ["RNN", "LSTM", "GRU", "text"]
 __all__ += ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
-__all__ += ["NonFiniteError"]
+__all__ += ["NonFiniteError", "callbacks"]
 
 
 def __getattr__(name: str):

@@ -210,6 +210,50 @@ def test_nn_save_writes_metadata_and_nn_load_reads_checkpoints(tmp_path):
         nn.load_checkpoint(b, path)
 
 
+# ---------------------------------------------------------------------- argument order
+SAVE_LOAD = {
+    "nn.save": lambda model, path: nn.save(model, path),
+    "nn.load": lambda model, path: nn.load(model, path),
+    "nn.save_checkpoint": lambda model, path: nn.save_checkpoint(model, path),
+    "nn.load_checkpoint": lambda model, path: nn.load_checkpoint(model, path),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAVE_LOAD))
+@pytest.mark.parametrize("as_path", [str, os.fspath, lambda p: p], ids=["str", "fspath", "Path"])
+def test_swapped_model_and_path_is_a_clear_type_error(tmp_path, name, as_path):
+    """All four take (model, path); (path, model) says so, and writes or loads nothing."""
+    model = make_model()
+    path = tmp_path / "m.npz"
+    nn.save_checkpoint(model, path)  # a file to load, in both formats nn.load reads
+    before = snapshot(model)
+    with pytest.raises(TypeError) as info:
+        SAVE_LOAD[name](as_path(path), model)
+    text = str(info.value)
+    assert text.startswith(name + ":"), text
+    assert "(model, path)" in text and "Sequential" in text and repr(as_path(path)) in text
+    assert f"call {name}(model, path)" in text
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+    assert_same(snapshot(model), before)
+
+
+@pytest.mark.parametrize("name", sorted(SAVE_LOAD))
+def test_a_model_that_is_not_a_layer_or_a_path_that_is_not_a_path(tmp_path, name):
+    with pytest.raises(TypeError, match=rf"{name}: model must be an nn.Layer, got dict"):
+        SAVE_LOAD[name]({}, tmp_path / "m.npz")
+    with pytest.raises(TypeError, match=rf"{name}: path must be a str or os.PathLike, got int"):
+        SAVE_LOAD[name](make_model(), 3)
+
+
+def test_the_order_is_model_then_path_for_all_four(tmp_path):
+    a, b = make_model(1), make_model(2)
+    nn.load(b, nn.save(a, tmp_path / "m"))
+    assert_same(snapshot(b), snapshot(a))
+    c = make_model(3)
+    nn.load_checkpoint(c, nn.save_checkpoint(a, tmp_path / "c.npz"))
+    assert_same(snapshot(c), snapshot(a))
+
+
 # ---------------------------------------------------------------------- bad files
 def _edit_meta(path, out, edit):
     with np.load(path, allow_pickle=False) as f:
@@ -533,6 +577,71 @@ def test_fit_without_resume_starts_over_and_overwrites(tmp_path):
     model, opt, h = _fit_run(path, epochs=1, resume=False)
     ck = nn.load_checkpoint(make_model(), path)
     assert ck.epoch == 1 and ck.history.history == h.history
+
+
+def _record_writes(monkeypatch):
+    """Record ``(epoch, batch)`` of every checkpoint fit writes (and still write it)."""
+    writes = []
+    real = nn.checkpoint.write_checkpoint
+
+    def spy(model, path, *args, fit=None, **kwargs):
+        writes.append((fit["epoch"], fit["batch"]))
+        return real(model, path, *args, fit=fit, **kwargs)
+
+    monkeypatch.setattr(nn.checkpoint, "write_checkpoint", spy)
+    return writes
+
+
+def test_backup_writes_after_every_n_batches_and_every_epoch(tmp_path, monkeypatch):
+    """90 samples in batches of 16: 6 batches an epoch. With checkpoint_every=4 the
+    writes come after batch 4 of each epoch and at each epoch's end, skipped batches
+    counted like the others; the last batch of an epoch is left to the epoch's write."""
+    writes = _record_writes(monkeypatch)
+    x, y = make_data(90)
+    x[3 * 16, 0] = np.nan  # batch 3 of every epoch (no shuffling) is skipped
+    model = make_model()
+    with pytest.warns(RuntimeWarning, match="batch skipped"):
+        nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=2, batch_size=16, shuffle=False, verbose=0, on_nonfinite="skip_batch",
+               checkpoint=str(tmp_path / "c.npz"), checkpoint_every=4)
+    assert writes == [(0, 4), (1, 0), (1, 4), (2, 0)]
+    writes.clear()
+    nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x[:32], y[:32],
+           epochs=2, batch_size=16, verbose=0, checkpoint=str(tmp_path / "d.npz"),
+           checkpoint_every=1)
+    assert writes == [(0, 1), (1, 0), (1, 1), (2, 0)]
+
+
+def test_backup_restores_in_on_train_begin_after_the_users_callbacks(tmp_path, capsys):
+    """The user's on_train_begin runs first; then the checkpoint is restored (the
+    callback's state included), and with verbose the resumed position is printed."""
+    path = str(tmp_path / "run.npz")
+    with pytest.raises(KeyboardInterrupt):
+        _fit_run(path, extra_callbacks=[_Interrupt(11)], checkpoint_every=4)
+    seen = []
+
+    class Peek(nn.Callback):
+        def on_train_begin(self, logs):
+            seen.append(("begin", self.trainer.start_epoch, self.trainer.start_batch))
+
+        def on_epoch_begin(self, epoch, logs):
+            seen.append(("epoch", epoch, self.trainer.first_batch))
+
+    nn.manual_seed(11)
+    model = make_model()
+    opt = optim.Adam(model.parameters(), lr=1e-2)
+    stopper = nn.EarlyStopping(monitor="val_loss", patience=50, restore_best_weights=True)
+    sched = nn.LearningRateScheduler(lr_scheduler.StepLR(opt, 1, gamma=0.7))
+    nn.fit(model, nn.CrossEntropyLoss(), opt, *make_data(90), epochs=4, batch_size=16,
+           validation_data=make_data(30, seed=1), metrics=("accuracy", "f1"), rng=5,
+           callbacks=[stopper, sched, Peek()], verbose=2, checkpoint=path, resume=True,
+           checkpoint_every=4)
+    # 6 batches an epoch; the 11th batch (index 4 of epoch 1) was interrupted after the
+    # write that follows 4 batches of epoch 1: the run resumes at epoch 1, batch 4
+    assert seen[0] == ("begin", 0, 0)
+    assert seen[1:] == [("epoch", 1, 4), ("epoch", 2, 0), ("epoch", 3, 0)]
+    assert stopper.best_epoch is not None  # its state came back from the checkpoint
+    assert "Resumed from" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------- fit: SIGKILL

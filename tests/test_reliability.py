@@ -236,6 +236,73 @@ def test_guard_checks_are_cheap_on_the_normal_path(monkeypatch):
     assert calls == []
 
 
+def test_skipped_batches_go_to_on_batch_skipped_and_the_warning_to_the_caller():
+    x, y = data(64)
+    x[20, 0] = np.nan  # batch 1 of each epoch
+    calls = []
+
+    class Spy(nn.Callback):
+        def on_batch_end(self, batch, logs):
+            calls.append(("end", batch))
+
+        def on_batch_skipped(self, batch, logs):
+            calls.append(("skipped", batch, np.isnan(logs["loss"])))
+
+    with pytest.warns(RuntimeWarning, match="batch skipped") as record:
+        fit(nn.Sequential(nn.Linear(4, 2, rng=0)), x, y, on_nonfinite="skip_batch",
+            callbacks=[Spy()], epochs=1)
+    assert calls == [("end", 0), ("skipped", 1, True), ("end", 2), ("end", 3)]
+    assert record[0].filename == __file__  # points at the line that called nn.fit
+
+
+def _guard(model, on_nonfinite):
+    trainer = nn.training.Trainer(model, None, nn.History())
+    trainer.epoch, trainer.batch = 3, 7
+    return NonFiniteGuard(model, nn.CrossEntropyLoss(), trainer, on_nonfinite), trainer
+
+
+def _one_batch(model, guard, x, y):
+    guard.before_batch()
+    model.zero_grad()
+    loss = guard.loss_fn(model.forward(x), y)
+    if np.isfinite(loss):
+        model.backward(guard.loss_fn.backward())
+    return loss
+
+
+def test_guard_passes_a_finite_batch_and_names_a_non_finite_one():
+    x, y = data(8)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0), nn.Tanh(), BadBackward(at=2),
+                          nn.Linear(4, 2, rng=0))
+    guard, _ = _guard(model, "raise")
+    assert guard.passed(_one_batch(model, guard, x, y), None)
+    loss = _one_batch(model, guard, x, y)
+    assert np.isfinite(loss) and not guard.passed(loss, None)
+    with pytest.raises(nn.NonFiniteError) as info:
+        guard.reject(x, y, slice(0, 8), loss, None)
+    err = info.value
+    assert (err.epoch, err.batch, err.layer, err.where) == (3, 7, "2", "input gradient")
+    assert not guard.passed(1.0, FloatingPointError("overflow"))
+    assert not guard.passed(float("nan"), None)
+
+
+def test_guard_skip_records_the_batch_and_puts_buffers_and_generators_back():
+    x, y = data(16)
+    model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.BatchNorm1d(8), nn.Dropout(0.5, rng=2),
+                          BadBackward(at=1), nn.Linear(8, 2, rng=0))
+    guard, trainer = _guard(model, "skip_batch")
+    stats, rng = model.state_dict()["1.running_mean"], model[2].rng
+    state = rng.bit_generator.state
+    loss = _one_batch(model, guard, x, y)
+    after = rng.bit_generator.state
+    assert not guard.passed(loss, None)
+    with pytest.warns(RuntimeWarning, match="epoch 3, batch 7.*layer '3'.*batch skipped"):
+        guard.reject(x, y, slice(0, 16), loss, None)
+    assert trainer.skipped_batches == [(3, 7)]
+    np.testing.assert_array_equal(model.state_dict()["1.running_mean"], stats)
+    assert state != after and rng.bit_generator.state == after  # the batch's draws stay drawn
+
+
 def test_nonfinite_error_does_not_hide_checkpoint(tmp_path):
     """A NonFiniteError leaves the last checkpoint (from before the bad batch) in place."""
     x, y = data()

@@ -293,6 +293,169 @@ def test_history_plot(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_history_plot_without_matplotlib_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
+    h = nn.History()
+    h.append(0, {"loss": 1.0})
+    with pytest.raises(ImportError, match=r"pip install 'readable-nn\[plot\]'"):
+        h.plot("curves.png")
+
+
+# ---------------------------------------------------------------------- callbacks
+class Recorder(nn.Callback):
+    """Every hook call, in order; adds ``seen`` to the epoch's logs."""
+
+    def __init__(self, calls):
+        self.calls = calls
+
+    def on_train_begin(self, logs):
+        self.calls.append("train_begin")
+
+    def on_epoch_begin(self, epoch, logs):
+        self.calls.append(f"epoch_begin {epoch}")
+
+    def on_batch_end(self, batch, logs):
+        self.calls.append(f"batch_end {batch} {sorted(logs)}")
+
+    def on_batch_skipped(self, batch, logs):
+        self.calls.append(f"batch_skipped {batch}")
+
+    def on_epoch_end(self, epoch, logs):
+        self.calls.append(f"epoch_end {epoch} {sorted(logs)}")
+        logs["seen"] = float(epoch)
+
+    def on_train_end(self, logs):
+        self.calls.append(f"train_end {sorted(logs)}")
+
+
+def test_hooks_run_in_order_and_fits_own_callbacks_see_the_users_logs(capsys):
+    """The user's callbacks run first, in their order; History, the checkpoint and the
+    progress line come after them and see what they added to the logs."""
+    x, y = np.eye(4, dtype=np.float32), np.arange(4)
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    calls, other = [], []
+    h = nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=2, batch_size=3, validation_data=(x, y), verbose=2,
+               callbacks=[Recorder(calls), Recorder(other)])
+    logs = "['accuracy', 'loss', 'val_accuracy', 'val_loss']"
+    epoch = ["batch_end 0 ['loss']", "batch_end 1 ['loss']"]
+    assert calls == ["train_begin", "epoch_begin 0", *epoch, f"epoch_end 0 {logs}",
+                     "epoch_begin 1", *epoch, f"epoch_end 1 {logs}",
+                     "train_end ['accuracy', 'loss', 'seen', 'val_accuracy', 'val_loss']"]
+    assert other[4] == "epoch_end 0 ['accuracy', 'loss', 'seen', 'val_accuracy', 'val_loss']"
+    assert h.history["seen"] == [0.0, 1.0] and h.epoch == [0, 1]
+    assert "seen: 1.0000" in capsys.readouterr().err
+
+
+def test_history_is_the_callback_that_records_the_logs():
+    h = nn.History()
+    assert isinstance(h, nn.Callback)
+    h.on_epoch_end(0, {"loss": 2.0, "lr": 0.1})
+    h.on_epoch_end(1, {"loss": np.float32(1.5), "lr": 0.1})
+    assert h.history == {"loss": [2.0, 1.5], "lr": [0.1, 0.1]} and h.epoch == [0, 1]
+    assert all(type(v) is float for v in h.history["loss"])
+
+
+def test_callbacks_without_on_batch_skipped_still_work():
+    """on_batch_skipped is optional for a duck-typed callback (it is new)."""
+    class Plain:
+        def __init__(self):
+            self.batches = 0
+
+        def on_train_begin(self, logs): ...
+        def on_epoch_begin(self, epoch, logs): ...
+        def on_epoch_end(self, epoch, logs): ...
+        def on_train_end(self, logs): ...
+        def state_dict(self): return None
+
+        def on_batch_end(self, batch, logs):
+            self.batches += 1
+
+    x, y = np.eye(4, dtype=np.float32), np.arange(4)
+    x[0, 0] = np.nan
+    model = nn.Sequential(nn.Linear(4, 4, rng=0))
+    plain = Plain()
+    with pytest.warns(RuntimeWarning, match="batch skipped"):
+        nn.fit(model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1), x, y,
+               epochs=1, batch_size=2, shuffle=False, verbose=0, on_nonfinite="skip_batch",
+               callbacks=[plain])
+    assert plain.batches == 1
+
+
+def make_trainer(n=10, batch_size=4, epochs=3, shuffle=True, seed=0):
+    model = nn.Sequential(nn.Linear(2, 2, rng=0))
+    return nn.training.Trainer(model, optim.SGD(model.parameters(), lr=0.1), nn.History(),
+                               epochs=epochs, n=n, batch_size=batch_size, shuffle=shuffle,
+                               rng=np.random.default_rng(seed), metrics=("accuracy",),
+                               loss_fn=nn.CrossEntropyLoss())
+
+
+def test_trainer_draws_one_order_per_epoch_and_covers_every_sample():
+    t = make_trainer()
+    assert t.n_batches == 3
+    reference = np.random.default_rng(0)
+    for epoch in t.epochs_to_run():
+        rows = [np.asarray(r) for _, r in t.batches()]
+        order = reference.permutation(10)
+        np.testing.assert_array_equal(t.order, order)
+        for k, r in enumerate(rows):  # each batch is its slice of the order, sorted
+            np.testing.assert_array_equal(r, np.sort(order[4 * k:4 * k + 4]))
+        assert t.epoch == epoch and t.batch == 2 and t.first_batch == 0
+    assert t.order is None and t.metrics is None  # dropped once the epoch is over
+    plain = make_trainer(shuffle=False)
+    next(plain.epochs_to_run())
+    assert [r for _, r in plain.batches()] == [slice(0, 4), slice(4, 8), slice(8, 10)]
+
+
+def test_trainer_stops_when_asked_and_resumes_mid_epoch():
+    t = make_trainer(epochs=5)
+    epochs = []
+    for epoch in t.epochs_to_run():
+        epochs.append(epoch)
+        list(t.batches())
+        t.stop_training = epoch == 1
+    assert epochs == [0, 1]
+    resumed = make_trainer(epochs=3)
+    order = np.arange(10)[::-1]
+    snapshot = {"loss_sum": 6.0, "weight": 4.0, "classy": True, "seen": True,
+                "confusion": np.array([[2, 1], [0, 1]]), "true": None, "scores": None}
+    resumed.resume_at(1, 2, order, snapshot)
+    runs = []
+    for epoch in resumed.epochs_to_run():
+        runs.append((epoch, resumed.first_batch, [(b, np.asarray(r).tolist())
+                                                  for b, r in resumed.batches()]))
+        if epoch == 1:
+            assert resumed.metrics.loss() == 1.5  # the running loss came back
+    assert runs[0] == (1, 2, [(2, [0, 1])])  # order[8:10], sorted
+    assert [(e, first, len(b)) for e, first, b in runs[1:]] == [(2, 0, 3)]
+
+
+def test_trainer_logs_nan_only_when_every_batch_was_skipped():
+    t = make_trainer(n=4, batch_size=2, epochs=1)
+    next(t.epochs_to_run())
+    for b, _ in t.batches():
+        t.skipped_batches.append((0, b))
+    assert np.isnan(t.train_logs()["loss"])
+
+
+def test_progress_bar_counts_batches_from_where_the_epoch_starts():
+    pytest.importorskip("tqdm")
+    t = make_trainer(n=10, batch_size=2, epochs=2)
+    t.resume_at(0, 3, np.arange(10), {"loss_sum": 0.0, "weight": 0.0, "classy": True,
+                                      "seen": False, "confusion": None, "true": None,
+                                      "scores": None})
+    bar = nn.callbacks.ProgressBar(verbose=1)
+    bar.trainer = t
+    epoch = next(t.epochs_to_run())
+    bar.on_epoch_begin(epoch, {})
+    assert bar.bar.n == 3 and bar.bar.total == 5
+    for b, _ in t.batches():
+        bar.on_batch_end(b, {"loss": 1.0}) if b != 4 else bar.on_batch_skipped(b, {})
+    assert bar.bar.n == 5
+    bar.on_train_end({})  # an exception ended the epoch: the bar is closed
+    assert bar.bar is None
+
+
 # ---------------------------------------------------------------------- persistence
 def test_save_load_round_trip(tmp_path):
     a = small_model(1)
