@@ -1,6 +1,7 @@
 """fit / evaluate / predict, callbacks, History, persistence, models, the command line."""
 
 import importlib.util
+import inspect
 import os
 import subprocess
 import sys
@@ -454,6 +455,21 @@ def test_progress_bar_counts_batches_from_where_the_epoch_starts():
     assert bar.bar.n == 5
     bar.on_train_end({})  # an exception ended the epoch: the bar is closed
     assert bar.bar is None
+
+
+def test_the_loop_in_docs_architecture_is_the_loop_of_fit():
+    """docs/architecture.md shows fit's loop verbatim; this keeps the two in step."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "docs", "architecture.md"), encoding="utf-8") as f:
+        doc = f.read()
+    start = doc.index("```python\nfor epoch in trainer.epochs_to_run():") + len("```python\n")
+    shown = doc[start:doc.index("```", start)].rstrip("\n").split("\n")
+    source = inspect.getsource(nn.training.fit).split("\n")
+    first = next(i for i, line in enumerate(source)
+                 if line.strip().startswith("for epoch in trainer.epochs_to_run():"))
+    indent = len(source[first]) - len(source[first].lstrip())
+    assert [line[indent:] for line in source[first:first + len(shown)]] == shown
+    assert source[first + len(shown)].strip() == "finally:"  # the whole loop is shown
 
 
 # ---------------------------------------------------------------------- persistence
