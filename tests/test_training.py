@@ -294,6 +294,55 @@ def test_history_plot(tmp_path):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_history_plot_draws_one_panel_per_metric_with_a_stub_matplotlib(monkeypatch, tmp_path):
+    """What History.plot asks of matplotlib, checked without it installed: one panel per
+    training metric (lr left out), its validation curve beside it, saved to the path."""
+    import types
+
+    drawn = {}
+
+    class Axes:
+        def __init__(self):
+            self.lines, self.title = [], None
+
+        def plot(self, xs, ys, label):
+            self.lines.append((list(xs), list(ys), label))
+
+        def set_title(self, title):
+            self.title = title
+
+        def set_xlabel(self, label): ...
+        def legend(self): ...
+        def grid(self, alpha): ...
+
+    class Figure:
+        def tight_layout(self): ...
+
+        def savefig(self, path, dpi):
+            drawn["path"] = path
+
+    def subplots(rows, cols, figsize, squeeze):
+        drawn["axes"] = [Axes() for _ in range(cols)]
+        return Figure(), np.array([drawn["axes"]], dtype=object)
+
+    pyplot = types.SimpleNamespace(subplots=subplots, close=lambda fig: None)
+    mpl = types.ModuleType("matplotlib")
+    mpl.use = lambda backend: drawn.setdefault("backend", backend)
+    mpl.pyplot = pyplot
+    monkeypatch.setitem(sys.modules, "matplotlib", mpl)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", pyplot)
+    h = nn.History()
+    for e in range(2):
+        h.append(e, {"loss": 1.0 - e / 4, "accuracy": 0.5 + e / 4, "val_loss": 1.2, "lr": 0.1})
+    out = str(tmp_path / "curves.png")
+    assert h.plot(out) == out and drawn["path"] == out and drawn["backend"] == "Agg"
+    loss, acc = drawn["axes"]
+    assert (loss.title, acc.title) == ("loss", "accuracy")
+    assert loss.lines == [([1, 2], [1.0, 0.75], "train loss"), ([1, 2], [1.2, 1.2],
+                                                                "validation loss")]
+    assert acc.lines == [([1, 2], [0.5, 0.75], "train accuracy")]
+
+
 def test_history_plot_without_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib: ImportError
     h = nn.History()
