@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -53,12 +54,12 @@ class NonFiniteGuard:
         self.model, self.loss_fn, self.trainer = model, loss_fn, trainer
         self.on_nonfinite = on_nonfinite
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self._plan: list[np.ndarray] | None = None
-        self._plan_grads: list[np.ndarray] = []
+        self._plan: list[np.ndarray] = []        # the arrays grads_finite checks
+        self._plan_grads: list[np.ndarray] = []  # the gradients the plan was made for
         self.buffer_names = {name for name, b in model.named_buffers() if b.dtype.kind == "f"}
         self.gens = [*model_generators(model).values(), global_rng()]
         self._buffers: dict[str, np.ndarray] = {}
-        self._states: list[dict] = []
+        self._states: list[Any] = []
 
     def before_batch(self) -> None:
         """Copy the floating buffers and the generators' states (a re-run replays them)."""
@@ -91,10 +92,9 @@ class NonFiniteGuard:
         """All trainable gradients finite? One ``np.isfinite(...).all()`` per contiguous
         buffer: the optimizer packs the gradients into flat buffers, and a buffer whose
         every element is some parameter's gradient is checked in one pass."""
-        fresh = self._plan is None
-        for p, g in zip(self.params, self._plan_grads):
-            # grad_view applies a deferred zero fill, so the memory holds the zeros
-            fresh = fresh or p.grad_view() is not g
+        # grad_view applies a deferred zero fill, so the memory holds the zeros
+        fresh = len(self._plan_grads) != len(self.params) or any(
+            p.grad_view() is not g for p, g in zip(self.params, self._plan_grads))
         if fresh:
             grads = [p.grad_view() for p in self.params]
             self._plan, self._plan_grads = _check_plan(grads), grads

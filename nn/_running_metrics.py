@@ -114,14 +114,15 @@ class RunningMetrics:
             else self.loss_sum
 
     def _add(self, m: np.ndarray) -> None:
-        old = self.confusion
-        if old is None:
-            self.confusion = m.copy()
-            return
-        if len(m) > len(old):
-            self.confusion = np.zeros_like(m)
-            self.confusion[:len(old), :len(old)] = old
-        self.confusion[:len(m), :len(m)] += m
+        total = self.confusion
+        if total is None:
+            total = np.zeros_like(m)
+        elif len(m) > len(total):  # a class seen for the first time
+            grown = np.zeros_like(m)
+            grown[:len(total), :len(total)] = total
+            total = grown
+        total[:len(m), :len(m)] += m
+        self.confusion = total
 
     def snapshot(self) -> dict:
         """Everything accumulated so far (for a mid-epoch checkpoint)."""
@@ -138,9 +139,9 @@ class RunningMetrics:
         self.confusion = snap["confusion"]
         self.true, self.scores = ([] if snap[k] is None else [snap[k]] for k in ("true", "scores"))
 
-    def _from_confusion(self, name: str) -> float:
+    @staticmethod
+    def _from_confusion(M: np.ndarray, name: str) -> float:
         """accuracy / macro precision, recall, F1 exactly as nn.metrics computes them."""
-        M = self.confusion
         if name in ("accuracy", "acc"):
             return float(np.trace(M)) / float(M.sum())
         tp = np.diag(M)
@@ -167,7 +168,7 @@ class RunningMetrics:
                     logs[f"{prefix}{name}"] = float(_METRICS[name](empty_labels, empty_labels,
                                                                    None))
                 else:
-                    logs[f"{prefix}{name}"] = self._from_confusion(name)
+                    logs[f"{prefix}{name}"] = self._from_confusion(self.confusion, name)
         return logs
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class Callback:
 class CallbackList:
     """Calls each hook on every callback, in the order of the list."""
 
-    def __init__(self, callbacks: Sequence[Callback], model: Layer, optimizer,
+    def __init__(self, callbacks: Iterable[Callback], model: Layer, optimizer,
                  trainer: Trainer):
         self.callbacks = list(callbacks)
         for cb in self.callbacks:
@@ -117,11 +117,10 @@ class Trainer:
     ``on_nonfinite="skip_batch"``.
     """
 
-    def __init__(self, model: Layer, optimizer, history: History, *,
-                 callbacks: Sequence[Callback] = (), epochs: int = 0, n: int = 0,
-                 batch_size: int = 1, shuffle: bool = False,
-                 rng: np.random.Generator | None = None, metrics: Sequence[str] = (),
-                 loss_fn: Loss | None = None):
+    def __init__(self, model: Layer, optimizer, history: History, *, loss_fn: Loss,
+                 epochs: int, n: int, batch_size: int, rng: np.random.Generator,
+                 shuffle: bool = True, metrics: Sequence[str] = (),
+                 callbacks: Iterable[Callback] = ()):
         self.model, self.optimizer, self.history = model, optimizer, history
         self.callbacks = list(callbacks)
         self.epochs, self.n, self.batch_size = epochs, n, batch_size
@@ -132,7 +131,7 @@ class Trainer:
         self.skipped_batches: list[tuple[int, int]] = []
         self.epoch = self.batch = self.first_batch = 0
         self.order: np.ndarray | None = None
-        self.metrics: RunningMetrics | None = None
+        self.metrics = RunningMetrics(self.metric_names, loss_fn)
         self.start_epoch, self.start_batch = 0, 0
         self._resumed_metrics: dict | None = None
         self._skipped_before = 0
@@ -152,13 +151,14 @@ class Trainer:
             self.epoch = epoch
             self.first_batch = self.start_batch if epoch == self.start_epoch else 0
             yield epoch
-            self.order = self.metrics = None  # the epoch is over: its arrays can go
+            self.order = None  # the epoch is over: its arrays can go
+            self.metrics = RunningMetrics(self.metric_names, self.loss_fn)
 
     def batches(self) -> Iterator[tuple[int, np.ndarray | slice]]:
         """``(batch, rows)`` of this epoch: draws its sample order (or takes the resumed
         one) and starts its running metrics."""
         self.metrics = RunningMetrics(self.metric_names, self.loss_fn)
-        if self.first_batch:
+        if self.first_batch and self._resumed_metrics is not None:
             self.metrics.restore(self._resumed_metrics)
         else:
             self.order = self.rng.permutation(self.n) if self.shuffle else None

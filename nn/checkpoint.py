@@ -207,14 +207,15 @@ def check_structure(saved: Any, current: Any, where: str) -> None:
         raise CheckpointError(f"{where}: expected a string, got {saved!r}")
 
 
-def _check_optimizer(optimizer, section: dict | None, path: str, what: str):
-    """The class; the state itself is checked by ``optimizer.load_state_dict``, which is
-    all-or-nothing and runs before anything else is assigned (see :func:`restore`)."""
+def _check_optimizer(optimizer, section: dict | None, path: str, what: str) -> dict:
+    """The class; returns the state, which ``optimizer.load_state_dict`` checks itself: it
+    is all-or-nothing and runs before anything else is assigned (see :func:`restore`)."""
     if section is None:
         raise CheckpointError(f"{what}: {path} holds no optimizer state")
     if section.get("class") != type(optimizer).__name__:
         raise CheckpointError(f"{what}: {path} holds {section.get('class')} state, the "
                               f"optimizer is {type(optimizer).__name__}")
+    return section["state"]
 
 
 def _load_optimizer(optimizer, state: dict, path: str, what: str) -> None:
@@ -225,13 +226,15 @@ def _load_optimizer(optimizer, state: dict, path: str, what: str) -> None:
                               f"{type(optimizer).__name__}: {exc}") from exc
 
 
-def _check_stateful(obj, section: dict | None, kind: str, path: str, what: str) -> None:
+def _check_stateful(obj, section: dict | None, kind: str, path: str, what: str) -> Any:
+    """The class and the layout of ``obj``'s saved state; returns that state."""
     if section is None:
         raise CheckpointError(f"{what}: {path} holds no {kind} state")
     if section.get("class") != type(obj).__name__:
         raise CheckpointError(f"{what}: {path} holds {section.get('class')} state for the "
                               f"{kind}, got a {type(obj).__name__}")
     check_structure(section["state"], obj.state_dict(), f"{what}: {path}: {kind} state")
+    return section["state"]
 
 
 # ---------------------------------------------------------------------- writing
@@ -326,9 +329,9 @@ def restore(model: Layer, path, optimizer=None, scheduler=None, generators=None,
     # ---- validate everything
     check_model_state(model, state, path, what)
     if optimizer is not None:
-        _check_optimizer(optimizer, opt_section, path, what)
+        opt_state = _check_optimizer(optimizer, opt_section, path, what)
     if scheduler is not None:
-        _check_stateful(scheduler, sched_section, "scheduler", path, what)
+        sched_state = _check_stateful(scheduler, sched_section, "scheduler", path, what)
     gens = {**model_generators(model), **(generators or {})}
     rng_plan = _check_generators(rng_states, gens, path, what) if restore_rng else []
     if "fit" in meta:
@@ -339,10 +342,10 @@ def restore(model: Layer, path, optimizer=None, scheduler=None, generators=None,
     # ---- assign (nothing above changed any object); the optimizer first: its
     # load_state_dict validates the state and changes nothing when it refuses it
     if optimizer is not None:
-        _load_optimizer(optimizer, opt_section["state"], path, what)
+        _load_optimizer(optimizer, opt_state, path, what)
     model.load_state_dict(state)
     if scheduler is not None:
-        scheduler.load_state_dict(sched_section["state"])
+        scheduler.load_state_dict(sched_state)
     for gen, gen_state in rng_plan:
         gen.bit_generator.state = gen_state
     if apply_more is not None:

@@ -116,7 +116,7 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
                 xb, yb = _as_model_dtype(x_train[rows], dtype), np.asarray(y_train[rows])
                 guard.before_batch()
                 optimizer.zero_grad()
-                out, loss, error = None, math.nan, None
+                loss, error = math.nan, None
                 try:
                     out = model.forward(xb)
                     loss = loss_fn(out, yb)
@@ -135,9 +135,9 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
                     hooks.on_batch_skipped(batch, {"loss": loss})
             logs.update(trainer.train_logs())
             if validation_data is not None:
-                logs.update(evaluate(model, loss_fn, *validation_data,
-                                     batch_size=max(batch_size, 256), metrics=metrics,
-                                     prefix="val_"))
+                x_val, y_val = validation_data
+                logs.update(evaluate(model, loss_fn, x_val, y_val, batch_size=max(batch_size, 256),
+                                     metrics=metrics, prefix="val_"))
             hooks.on_epoch_end(epoch, logs)         # the user's, then History, checkpoint, bar
     finally:
         model.set_input_grad(old_input_grad)

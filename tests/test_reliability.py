@@ -256,7 +256,8 @@ def test_skipped_batches_go_to_on_batch_skipped_and_the_warning_to_the_caller():
 
 
 def _guard(model, on_nonfinite):
-    trainer = nn.training.Trainer(model, None, nn.History())
+    trainer = nn.training.Trainer(model, None, nn.History(), loss_fn=nn.CrossEntropyLoss(),
+                                  epochs=4, n=16, batch_size=2, rng=np.random.default_rng(0))
     trainer.epoch, trainer.batch = 3, 7
     return NonFiniteGuard(model, nn.CrossEntropyLoss(), trainer, on_nonfinite), trainer
 
