@@ -398,6 +398,7 @@ def load_checkpoint(model: Layer, path: str | os.PathLike, optimizer=None, sched
 
 # ---------------------------------------------------------------------- fit(checkpoint=...)
 _SHUFFLE_GEN = "fit.shuffle"
+_RESUME = "nn.fit(resume=True)"
 
 
 class BackupAndRestore(Callback):
@@ -448,51 +449,52 @@ class BackupAndRestore(Callback):
                                for cb in t.callbacks if (state := cb.state_dict()) is not None]})
 
     def _restore(self) -> None:
-        what, path, t = "nn.fit(resume=True)", self.path, self.trainer
-
-        def check(meta, arrays):
-            f = meta.get("fit")
-            if not isinstance(f, dict):
-                raise CheckpointError(f"{what}: {path} was not written by nn.fit (it has no "
-                                      "training-loop state); use nn.load_checkpoint")
-            for key, value in (("n", t.n), ("batch_size", t.batch_size),
-                               ("shuffle", bool(t.shuffle))):
-                if f.get(key) != value:
-                    raise CheckpointError(f"{what}: {path} was written with "
-                                          f"{key}={f.get(key)!r}, this call has {key}={value!r}")
-            order = f.get("order")
-            if t.shuffle and f["batch"] and (not isinstance(order, np.ndarray)
-                                             or order.shape != (t.n,)):
-                raise CheckpointError(f"{what}: {path} has no valid sample order for epoch "
-                                      f"{f['epoch']}")
-            saved_cbs = f.get("callbacks", [])
-            stateful = [cb for cb in t.callbacks if cb.state_dict() is not None]
-            if [c["class"] for c in saved_cbs] != [type(cb).__name__ for cb in stateful]:
-                raise CheckpointError(
-                    f"{what}: {path} holds the state of the callbacks "
-                    f"{[c['class'] for c in saved_cbs]}, this call has the stateful callbacks "
-                    f"{[type(cb).__name__ for cb in stateful]}")
-            for i, (cb, saved) in enumerate(zip(stateful, saved_cbs)):
-                check_structure(saved["state"], cb.state_dict(), f"{what}: {path}: callback {i}")
-            try:
-                saved_history = history_from(meta.get("history"))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise CheckpointError(f"{what}: {path}: malformed history ({exc!r})") from exc
-
-            def apply():
-                for cb, saved in zip(stateful, saved_cbs):
-                    cb.load_state_dict(saved["state"])
-                if saved_history is not None:
-                    t.history.history, t.history.epoch = saved_history.history, saved_history.epoch
-                t.stop_training = bool(f.get("stopped", False))
-                t.skipped_batches = [tuple(b) for b in f.get("skipped", [])]
-                t.resume_at(int(f["epoch"]), int(f["batch"]), f.get("order"),
-                            f.get("metric_state"))
-
-            return apply
-
-        restore(self.model, path, self.optimizer, generators={_SHUFFLE_GEN: t.rng}, what=what,
-                check=check)
+        t = self.trainer
+        restore(self.model, self.path, self.optimizer, generators={_SHUFFLE_GEN: t.rng},
+                what=_RESUME, check=self._check_fit_section)
         if self.verbose:
-            print(f"Resumed from {path} at epoch {t.start_epoch + 1}, batch {t.start_batch}",
-                  file=sys.stderr)
+            print(f"Resumed from {self.path} at epoch {t.start_epoch + 1}, batch "
+                  f"{t.start_batch}", file=sys.stderr)
+
+    def _check_fit_section(self, meta: dict, arrays: dict) -> Callable[[], None]:
+        """Check what fit saved against this call (data size, batch size, shuffling, the
+        stateful callbacks, the History); return the function that applies it."""
+        what, path, t = _RESUME, self.path, self.trainer
+        f = meta.get("fit")
+        if not isinstance(f, dict):
+            raise CheckpointError(f"{what}: {path} was not written by nn.fit (it has no "
+                                  "training-loop state); use nn.load_checkpoint")
+        for key, value in (("n", t.n), ("batch_size", t.batch_size),
+                           ("shuffle", bool(t.shuffle))):
+            if f.get(key) != value:
+                raise CheckpointError(f"{what}: {path} was written with {key}={f.get(key)!r}, "
+                                      f"this call has {key}={value!r}")
+        order = f.get("order")
+        if t.shuffle and f["batch"] and (not isinstance(order, np.ndarray)
+                                         or order.shape != (t.n,)):
+            raise CheckpointError(f"{what}: {path} has no valid sample order for epoch "
+                                  f"{f['epoch']}")
+        saved_cbs = f.get("callbacks", [])
+        stateful = [cb for cb in t.callbacks if cb.state_dict() is not None]
+        if [c["class"] for c in saved_cbs] != [type(cb).__name__ for cb in stateful]:
+            raise CheckpointError(
+                f"{what}: {path} holds the state of the callbacks "
+                f"{[c['class'] for c in saved_cbs]}, this call has the stateful callbacks "
+                f"{[type(cb).__name__ for cb in stateful]}")
+        for i, (cb, saved) in enumerate(zip(stateful, saved_cbs)):
+            check_structure(saved["state"], cb.state_dict(), f"{what}: {path}: callback {i}")
+        try:
+            saved_history = history_from(meta.get("history"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CheckpointError(f"{what}: {path}: malformed history ({exc!r})") from exc
+
+        def apply() -> None:
+            for cb, saved in zip(stateful, saved_cbs):
+                cb.load_state_dict(saved["state"])
+            if saved_history is not None:
+                t.history.history, t.history.epoch = saved_history.history, saved_history.epoch
+            t.stop_training = bool(f.get("stopped", False))
+            t.skipped_batches = [tuple(b) for b in f.get("skipped", [])]
+            t.resume_at(int(f["epoch"]), int(f["batch"]), f.get("order"), f.get("metric_state"))
+
+        return apply
