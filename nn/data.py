@@ -43,8 +43,9 @@ def _shape(a: Any) -> Any:
         return type(a).__name__
 
 
-def _indexable(fn: str, name: str, a: Any) -> Any:
-    """Return ``a`` ready for first-axis indexing with slices and index arrays.
+def as_indexable(fn: str, name: str, a: Any) -> Any:
+    """Return ``a`` ready for first-axis indexing with slices and index arrays (``fn`` and
+    ``name`` name the caller and the argument in error messages).
 
     Arrays (``np.ndarray``, ``np.memmap``) and other objects with a ``shape`` are used
     as they are; Python lists and tuples are converted once with ``np.asarray``.
@@ -141,8 +142,8 @@ def iterate_minibatches(x: Any, y: Any = None, batch_size: int = 32, shuffle: bo
         If ``x`` and ``y`` differ in length or ``batch_size`` is not a positive int.
     """
     fn = "iterate_minibatches"
-    x = _indexable(fn, "x", x)
-    y = None if y is None else _indexable(fn, "y", y)
+    x = as_indexable(fn, "x", x)
+    y = None if y is None else as_indexable(fn, "y", y)
     n = _check_same_length(fn, x, y)
     batch_size = _positive_int(fn, "batch_size", batch_size)
     # Draw the permutation now (not lazily) so the generator advances at call time.
@@ -321,8 +322,8 @@ def train_test_split(x: Any, y: Any, test_size: float | int = 0.2, stratify: Any
         a part empty.
     """
     fn = "train_test_split"
-    x = _indexable(fn, "x", x)
-    y = None if y is None else _indexable(fn, "y", y)
+    x = as_indexable(fn, "x", x)
+    y = None if y is None else as_indexable(fn, "y", y)
     n = _check_same_length(fn, x, y)
     train, test = _split_indices(fn, n, [("test_size", test_size)], stratify, y, rng)
     out = [_take(x, train), _take(x, test)]
@@ -358,8 +359,8 @@ def train_val_test_split(x: Any, y: Any, val_size: float | int = 0.1,
         On mismatched lengths or bad sizes.
     """
     fn = "train_val_test_split"
-    x = _indexable(fn, "x", x)
-    y = None if y is None else _indexable(fn, "y", y)
+    x = as_indexable(fn, "x", x)
+    y = None if y is None else as_indexable(fn, "y", y)
     n = _check_same_length(fn, x, y)
     train, val, test = _split_indices(fn, n, [("val_size", val_size), ("test_size", test_size)],
                                       stratify, y, rng)

@@ -37,7 +37,7 @@ from .callbacks import (
     Trainer,
 )
 from .checkpoint import BackupAndRestore
-from .data import _indexable, iterate_minibatches
+from .data import as_indexable, iterate_minibatches
 from .layer import Layer
 from .losses import Loss
 
@@ -93,7 +93,8 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
     n, epochs, batch_size, metrics, verbose, callbacks = _check_fit_arguments(
         model, loss_fn, optimizer, x_train, y_train, epochs, batch_size, validation_data,
         metrics, verbose, callbacks, checkpoint, resume, checkpoint_every, on_nonfinite)
-    x_train, y_train = _indexable("fit", "x_train", x_train), _indexable("fit", "y_train", y_train)
+    x_train = as_indexable("fit", "x_train", x_train)
+    y_train = as_indexable("fit", "y_train", y_train)
     history = History()
     trainer = Trainer(model, optimizer, history, callbacks=callbacks, epochs=epochs, n=n,
                       batch_size=batch_size, shuffle=shuffle, rng=get_rng(rng), metrics=metrics,
