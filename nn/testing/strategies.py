@@ -1,8 +1,9 @@
 """Hypothesis strategies for layer tests: shapes, bounded values, seeds, kink-free inputs.
 
 Every value strategy draws bounded, finite floats with no NaN, no infinity, no subnormal
-and no magnitude below ``TINY`` (snapped to exactly 0): under ``np.errstate(all="raise")``
-a product of two tiny numbers would raise an underflow that says nothing about the layer.
+and no magnitude below ``TINY`` (snapped to exactly 0): in a test of your own run under
+``np.errstate(all="raise")``, a product of two tiny numbers would raise an underflow that
+says nothing about the layer (the property checks themselves ignore underflow).
 
 Kinks (ReLU at 0, ties in a max) are kept out of reach by a *deterministic nudge* of the
 drawn array (:func:`away_from`, :func:`distinct`), not by ``assume``: every drawn example
