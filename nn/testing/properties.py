@@ -90,7 +90,7 @@ def _replay(generators, states) -> None:
         g.bit_generator.state = s
 
 
-def _worst(a: np.ndarray, b: np.ndarray) -> str:
+def worst_diff(a: np.ndarray, b: np.ndarray) -> str:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return f"shape {a.shape} != expected {b.shape}"
@@ -100,7 +100,7 @@ def _worst(a: np.ndarray, b: np.ndarray) -> str:
     return f"worst index {idx}: got {a[k]:.10g}, expected {b[k]:.10g} (abs err {err[k]:.3e})"
 
 
-def _close(a, b, rtol: float = 1e-12) -> bool:
+def close_to(a, b, rtol: float = 1e-12) -> bool:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return False
@@ -253,14 +253,14 @@ def _check_accumulation(layer: Layer, x: np.ndarray, seed: int, subject: str) ->
     layer.forward(x.copy())
     dx2 = layer.backward(g.copy())
     for name, p in layer.named_parameters():
-        if name in once and not _close(p.grad, 2 * once[name]):
+        if name in once and not close_to(p.grad, 2 * once[name]):
             raise _fail("accumulation", subject,
                         f"parameter {name!r}: after two backward passes the gradient is not "
                         f"twice that of one (backward must add into p.grad, not assign): "
-                        f"{_worst(p.grad, 2 * once[name])}")
-    if dx1 is not None and not _close(dx2, dx1):
+                        f"{worst_diff(p.grad, 2 * once[name])}")
+    if dx1 is not None and not close_to(dx2, dx1):
         raise _fail("accumulation", subject, "the input gradient of a second identical "
-                                             f"pass differs from the first: {_worst(dx2, dx1)}")
+                                             f"pass differs from the first: {worst_diff(dx2, dx1)}")
 
 
 def _check_dtype(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
@@ -290,7 +290,7 @@ def _check_determinism(fresh: Callable, x: np.ndarray, subject: str) -> None:
                                                 "layers built after the same seed")
     if not np.array_equal(ya, yb):
         raise _fail("determinism", subject, "two layers built after the same seed give "
-                                            f"different outputs: {_worst(yb, ya)}")
+                                            f"different outputs: {worst_diff(yb, ya)}")
 
 
 def _check_batch_independence(layer: Layer, x: np.ndarray, subject: str) -> None:
@@ -303,9 +303,9 @@ def _check_batch_independence(layer: Layer, x: np.ndarray, subject: str) -> None
     x2[-1] += 0.5
     _replay(gens, states)
     y2 = layer.forward(x2)
-    if not _close(y2[:-1], y[:-1]):
+    if not close_to(y2[:-1], y[:-1]):
         raise _fail("batch_independence", subject, "changing the last row of the batch "
-                                                   f"changed other rows: {_worst(y2[:-1], y[:-1])}")
+                    f"changed other rows: {worst_diff(y2[:-1], y[:-1])}")
 
 
 # ----------------------------------------------------------------------------- hypothesis
@@ -454,7 +454,7 @@ def check_loss_case(factory: Callable, x: np.ndarray, target, seed: int = 0, *,
         g2 = fn.backward()
         if not np.array_equal(g1, g2):
             raise _fail("determinism", subject, "calling backward() twice gives different "
-                                                f"gradients: {_worst(g2, g1)}")
+                                                f"gradients: {worst_diff(g2, g1)}")
     for check in extra_checks:
         check(_build(factory, seed), x.copy(), target)
     return report
@@ -531,10 +531,10 @@ def check_optimizer_case(factory: Callable, reference: Callable, shapes_: Sequen
             if not np.all(np.isfinite(p.data)):
                 raise _fail("update", subject, f"step {t + 1}, parameter {i} (shape {p.shape}): "
                                                "non-finite values after the update")
-            if not _close(p.data, q.data, rtol):
+            if not close_to(p.data, q.data, rtol):
                 raise _fail("update", subject,
                             f"step {t + 1}, parameter {i} (shape {p.shape}) differs from "
-                            f"{type(ref_opt).__name__}'s update: {_worst(p.data, q.data)}")
+                            f"{type(ref_opt).__name__}'s update: {worst_diff(p.data, q.data)}")
 
 
 def check_optimizer(factory: Callable, reference: Callable, *, steps: int = 4,
