@@ -6,6 +6,7 @@ a training loop, data helpers and bundled datasets. Optimizers live in ``optim``
 
 from . import callbacks, data, datasets, functional, init, metrics, models, text
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
+from ._version import __version__ as __version__  # the one source: nn/_version.py
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from .gradcheck import GradcheckReport, assert_gradcheck, gradcheck, numerical_gradient
 from .layer import Layer
@@ -51,8 +52,6 @@ from .training import (
     fit,
     predict,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Parameter", "Layer", "Sequential", "Residual", "Linear", "Flatten", "ReLU", "LeakyReLU",

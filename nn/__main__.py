@@ -79,7 +79,7 @@ def train(args: argparse.Namespace) -> dict:
             import matplotlib  # noqa: F401
         except ImportError:
             raise SystemExit("python -m nn: --plot needs matplotlib: "
-                             "pip install 'nn-from-scratch[plot]'") from None
+                             "pip install 'readable-nn[plot]'") from None
     return job.run(args)
 
 

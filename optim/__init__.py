@@ -1,5 +1,7 @@
 """``optim``: hand-written optimizers that follow PyTorch's documented update rules."""
 
+from nn import __version__ as __version__  # one version for the distribution
+
 from . import lr_scheduler
 from .adagrad import Adagrad
 from .adam import Adam, AdamW

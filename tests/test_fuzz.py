@@ -6,7 +6,7 @@ only exceptions that escape are ``ValueError`` or ``TypeError`` whose message na
 layer (or loss, optimizer, argument). Never an IndexError, AttributeError or a broadcast
 error from deep inside NumPy, and never a silent acceptance of a non-numeric input or of
 an invalid hyper-parameter. ``backward`` before ``forward`` may also be a RuntimeError
-(the contract in SPEC.md), naming the layer. NaN/inf *values* in a floating input
+(the contract in docs/api.md), naming the layer. NaN/inf *values* in a floating input
 propagate (as in PyTorch): a layer may return NaN, it must not crash; ``nn.fit`` turns them
 into :class:`nn.NonFiniteError`. NaN targets of a loss are a ValueError.
 

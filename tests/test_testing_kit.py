@@ -17,6 +17,7 @@ from nn.testing import (
     away_from,
     batch_shapes,
     check_layer,
+    check_layer_case,
     check_loss,
     check_optimizer,
     distinct,
@@ -120,6 +121,54 @@ def test_a_correct_layer_passes():
                          settings=FEW)
     assert report.cases == 8 and "batch_independence" in report.properties
     assert "PASS" in str(report)
+
+
+# ---------------------------------------------------------------- floating-point events
+class _Exp(nn.Layer):
+    """y = exp(x): overflows in float32 for x > 88."""
+
+    def forward(self, x):
+        self._cache = y = np.exp(x)
+        return y
+
+    def backward(self, grad_y):
+        return grad_y * self._saved()
+
+
+def _linear_gelu():
+    """z = x (identity weights, zero bias), y = GELU(z)."""
+    linear = nn.Linear(2, 2)
+    linear.weight.data[...] = np.eye(2)
+    linear.bias.data[...] = 0.0
+    return nn.Sequential(linear, nn.GELU())
+
+
+def test_underflow_in_a_layer_is_benign_in_every_property():
+    """Regression: tests/test_kit_layers.py::test_layer_properties[mlp] raised
+    ``FloatingPointError: underflow encountered in matmul`` in about 1 run of 8 (randomized
+    profile). In float32, GELU'(-14) is about -1.5e-42, a subnormal; the Linear before it
+    multiplies that gradient by x and W in the dtype property, and conftest's
+    ``np.errstate(all="raise")`` trapped the underflow. Underflow is benign
+    (nn/functional.py); the kit no longer traps it."""
+    assert np.geterr()["under"] == "raise"  # conftest's setting: the old failure's condition
+    x = np.full((3, 2), -14.0)
+    with np.errstate(under="ignore"):  # the float32 value whose products underflow
+        gelu = nn.GELU()
+        gelu(x.astype(np.float32))
+        slope = gelu.backward(np.ones((3, 2), np.float32))
+    assert 0 < abs(slope[0, 0]) < np.finfo(np.float32).tiny
+    check_layer_case(_linear_gelu, x, seed=0)
+    # the falsifying example hypothesis shrank the flaky case to (weights drawn from seed 767)
+    check_layer_case(lambda: nn.models.mlp(5, (4, 3), 2, activation="gelu", dropout=0.2),
+                     np.array([[0.0, 3.0, 0.0, 0.0, -3.0]]), seed=767)
+    assert np.geterr() == dict(divide="raise", over="raise", under="raise", invalid="raise")
+
+
+def test_overflow_is_still_trapped_where_the_caller_traps_it():
+    with pytest.raises(FloatingPointError, match="overflow"):  # exp(100) in the float32 check
+        check_layer_case(_Exp, np.full((1, 2), 100.0), seed=0, properties=("dtype",))
+    with np.errstate(over="ignore"):  # the caller's choice is kept
+        check_layer_case(_Exp, np.full((1, 2), 100.0), seed=0, properties=("dtype",))
 
 
 @pytest.mark.parametrize("wrong,prop,detail", [

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import os
-import re
 import sys
+from collections.abc import Iterator
+
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 OPTIMIZER_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # name -> default learning rate
 
@@ -86,45 +87,36 @@ def finish(args: argparse.Namespace, model, history, metrics: dict, seconds: flo
 
 
 @contextlib.contextmanager
-def blas_threads(n: int = 1):
-    """Run the block with NumPy's OpenBLAS limited to ``n`` threads (restored afterwards).
+def blas_threads(n: int = 1) -> Iterator[None]:
+    """Run the block with NumPy's BLAS limited to ``n`` threads (restored afterwards).
 
     A recurrent layer makes many small matrix products per step; on a machine whose cores
-    are busy with other work, OpenBLAS threads waiting for each other make them many times
+    are busy with other work, BLAS threads waiting for each other make them many times
     slower (measured here with other processes running: 1-6 s per training step with 2
-    threads, 0.14 s with 1). Does nothing when ``OPENBLAS_NUM_THREADS`` is set (the user
-    chose) or the library cannot be found (not Linux, another BLAS).
+    threads, 0.14 s with 1). The limit is threadpoolctl's ``threadpool_limits(n,
+    user_api="blas")``: every BLAS library loaded in the process (NumPy's OpenBLAS or MKL,
+    SciPy's if loaded), not OpenMP pools. Does nothing when ``OPENBLAS_NUM_THREADS`` is set
+    (the user chose) or no BLAS library is found.
     """
-    lib = None if "OPENBLAS_NUM_THREADS" in os.environ else _numpy_openblas()
-    if lib is None:
+    if "OPENBLAS_NUM_THREADS" in os.environ:
         yield
         return
-    setter, getter = lib
-    old = getter()
-    setter(n)
-    try:
+    with threadpool_limits(limits=n, user_api="blas"):
         yield
-    finally:
-        setter(old)
 
 
 def _numpy_openblas():
-    """(set_num_threads, get_num_threads) of the OpenBLAS NumPy loaded, or None."""
-    try:
-        with open("/proc/self/maps") as fh:
-            maps = fh.read()
-    except OSError:
+    """``(set_num_threads, get_num_threads)`` of the loaded BLAS libraries, or None.
+
+    Only for the callers of the hand-written version this replaced
+    (tests/test_recurrent_models.py, benchmarks/bench_rnn.py); use :func:`blas_threads`.
+    """
+    blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    if not blas:
         return None
-    for path in sorted(set(re.findall(r"(/\S*numpy\S*openblas\S*\.so\S*)", maps))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for suffix in ("scipy_openblas_{}_num_threads64_", "scipy_openblas_{}_num_threads",
-                       "openblas_{}_num_threads"):
-            setter = getattr(lib, suffix.format("set"), None)
-            getter = getattr(lib, suffix.format("get"), None)
-            if setter is not None and getter is not None:
-                setter.argtypes, getter.restype = [ctypes.c_int], ctypes.c_int
-                return setter, getter
-    return None
+
+    def set_num_threads(n: int) -> None:
+        for lib in blas:
+            lib.set_num_threads(n)
+
+    return set_num_threads, lambda: max(lib.num_threads for lib in blas)

@@ -36,7 +36,7 @@ def sentiment_split(seed: int, n: int = N_SAMPLES):
     i_tr, i_val, i_te, y_tr, y_val, y_te = nn.data.train_val_test_split(
         idx, labels, val_size=0.15, test_size=0.15, stratify=True, rng=seed)
     vocab = nn.text.Vocabulary.build([tokens[i] for i in i_tr])
-    x = nn.text.pad_sequences([vocab.encode(t) for t in tokens], pad_id=vocab.pad_id)
+    x = nn.text.pad_sequences([vocab.encode(t) for t in tokens], pad_id=vocab.pad_id or 0)
     return (vocab, (x[i_tr], y_tr), (x[i_val], y_val), (x[i_te], y_te),
             [texts[i] for i in i_te])
 

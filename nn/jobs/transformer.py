@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from typing import Any
 
 import numpy as np
 
@@ -35,8 +36,9 @@ VOCAB = 4       # alphabet size
 N_TRAIN, N_VAL, N_TEST = 8000, 1000, 2000
 
 #: The language model's settings (context length, size, training budget).
-LM = {"context": 64, "d_model": 128, "nhead": 4, "num_layers": 2, "dim_feedforward": 256,
-      "dropout": 0.1, "lr": 3e-3, "batch_size": 16, "epochs": 12}
+LM: dict[str, Any] = {"context": 64, "d_model": 128, "nhead": 4, "num_layers": 2,
+                      "dim_feedforward": 256, "dropout": 0.1, "lr": 3e-3, "batch_size": 16,
+                      "epochs": 12}
 
 
 def palindrome_task(n: int, length: int = LENGTH, vocab: int = VOCAB, rng=None):

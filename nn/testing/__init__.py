@@ -1,6 +1,6 @@
 """``nn.testing``: property-based gradient tests for any layer, loss or optimizer.
 
-Needs hypothesis (``pip install 'nn-from-scratch[test]'``). Importing this package
+Needs hypothesis (``pip install 'readable-nn[test]'``). Importing this package
 registers ``nn``'s global random generator with hypothesis, which then seeds it before
 every generated example and restores it after, as it does for ``random`` and
 ``numpy.random``: examples are reproducible even for layers that draw from the global
@@ -20,7 +20,7 @@ from __future__ import annotations
 try:
     import hypothesis
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("nn.testing needs hypothesis: pip install 'nn-from-scratch[test]'") from exc
+    raise ImportError("nn.testing needs hypothesis: pip install 'readable-nn[test]'") from exc
 
 from .._config import global_rng
 from .profiles import PROFILES, load_profile, register_profiles

@@ -68,6 +68,8 @@ def load_object(target: str):
     sys.path.insert(0, str(path.parent))
     mod_name = f"_nn_check_{path.stem}_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"python -m nn check: cannot import {file} (not a Python file?)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[mod_name] = module
     spec.loader.exec_module(module)
@@ -156,7 +158,7 @@ def run(ns: argparse.Namespace, out=print) -> int:
     try:
         with np.errstate(all="raise", under="ignore"):
             if kind == "optimizer":
-                ref_name = ns.reference or (ex.reference if ex else f"optim.{name}")
+                ref_name = ns.reference or (ex and ex.reference) or f"optim.{name}"
                 reference = _resolve(ref_name)
                 kw = _opt_args(args)
                 factory = functools.partial(obj, **kw)

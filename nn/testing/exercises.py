@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .properties import PropertyFailure, _close, _worst
+from .properties import PropertyFailure, close_to, worst_diff
 from .strategies import distinct
 
 
@@ -49,9 +49,9 @@ def _forward_equals(formula: Callable[[Callable, np.ndarray], np.ndarray], what:
     def check(layer, x):
         y = layer.forward(x)
         expected = formula(layer, x)
-        if not _close(y, expected, 1e-10):
+        if not close_to(y, expected, 1e-10):
             raise PropertyFailure(f"[forward] {type(layer).__name__}: the output y is not "
-                                  f"{what}: {_worst(y, expected)}")
+                                  f"{what}: {worst_diff(y, expected)}")
 
     check.__name__ = f"forward is {what}"
     return check
@@ -73,7 +73,7 @@ def _dropout_forward(layer, x):
     scaled = big / (1.0 - p)
     if not np.allclose(y[kept], scaled[kept], rtol=1e-12, atol=0):
         raise PropertyFailure(f"[forward] {name}: kept entries must be x / (1 - p) (inverted "
-                              f"dropout, p = {p}): {_worst(y[kept], scaled[kept])}")
+                              f"dropout, p = {p}): {worst_diff(y[kept], scaled[kept])}")
     dropped = 1.0 - kept.mean()
     sigma = np.sqrt(p * (1 - p) / big.size)
     if abs(dropped - p) > 6 * sigma + 1e-12:
@@ -83,12 +83,12 @@ def _dropout_forward(layer, x):
     y_eval = layer.forward(x)
     if not np.array_equal(y_eval, x):
         raise PropertyFailure(f"[forward] {name}: in eval mode the output must equal the "
-                              f"input: {_worst(y_eval, x)}")
+                              f"input: {worst_diff(y_eval, x)}")
     g = np.linspace(-1.0, 1.0, x.size).reshape(x.shape)
     dx = layer.backward(g)
     if not np.array_equal(dx, g):
         raise PropertyFailure(f"[backward] {name}: in eval mode dx must equal grad_y: "
-                              f"{_worst(dx, g)}")
+                              f"{worst_diff(dx, g)}")
     layer.train()
 
 

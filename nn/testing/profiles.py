@@ -10,10 +10,11 @@ else ``ci`` when the ``CI`` environment variable is set, else ``dev``).
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 
-PROFILES = {
+PROFILES: dict[str, dict[str, Any]] = {
     "dev": dict(max_examples=25, deadline=None),
     "ci": dict(max_examples=25, deadline=None, derandomize=True, print_blob=True,
                suppress_health_check=[HealthCheck.too_slow]),

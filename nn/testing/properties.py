@@ -23,11 +23,17 @@
 
 The check fails on the first property violated in the first failing case; hypothesis then
 shrinks the case to the smallest one that still fails and re-raises its message.
+
+Every case runs under ``np.errstate(under="ignore")``, the caller's other settings kept:
+underflow to a subnormal or to 0 is benign (a GELU or sigmoid of a large negative input in
+float32 is tiny, and the next matrix product underflows), while overflow, invalid and
+divide stay trapped wherever the caller traps them (``np.errstate(all="raise")``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -84,7 +90,7 @@ def _replay(generators, states) -> None:
         g.bit_generator.state = s
 
 
-def _worst(a: np.ndarray, b: np.ndarray) -> str:
+def worst_diff(a: np.ndarray, b: np.ndarray) -> str:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return f"shape {a.shape} != expected {b.shape}"
@@ -94,7 +100,7 @@ def _worst(a: np.ndarray, b: np.ndarray) -> str:
     return f"worst index {idx}: got {a[k]:.10g}, expected {b[k]:.10g} (abs err {err[k]:.3e})"
 
 
-def _close(a, b, rtol: float = 1e-12) -> bool:
+def close_to(a, b, rtol: float = 1e-12) -> bool:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape:
         return False
@@ -102,11 +108,23 @@ def _close(a, b, rtol: float = 1e-12) -> bool:
     return bool(np.all(np.abs(a - b) <= rtol * scale))
 
 
+def _underflow_is_benign(check: Callable) -> Callable:
+    """``check`` run under ``np.errstate(under="ignore")`` (the module docstring says why)."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs):
+        with np.errstate(under="ignore"):
+            return check(*args, **kwargs)
+
+    return run
+
+
 def _upstream(shape, dtype, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
 # ----------------------------------------------------------------------------- one case
+@_underflow_is_benign
 def check_layer_case(factory: Callable, x: np.ndarray, seed: int = 0, *,
                      properties: Sequence[str] | None = None, train: bool = True,
                      batch_independent: bool = False, max_coords: int | None = 64,
@@ -155,7 +173,7 @@ def _add_note(exc: BaseException, note: str) -> None:
     if hasattr(exc, "add_note"):
         exc.add_note(note)
     else:  # pragma: no cover - Python 3.10
-        exc.__notes__ = [*getattr(exc, "__notes__", []), note]
+        exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[attr-defined]
 
 
 def _gradient_shapes(layer: Layer, x_shape: tuple, y_shape: tuple) -> str:
@@ -235,14 +253,14 @@ def _check_accumulation(layer: Layer, x: np.ndarray, seed: int, subject: str) ->
     layer.forward(x.copy())
     dx2 = layer.backward(g.copy())
     for name, p in layer.named_parameters():
-        if name in once and not _close(p.grad, 2 * once[name]):
+        if name in once and not close_to(p.grad, 2 * once[name]):
             raise _fail("accumulation", subject,
                         f"parameter {name!r}: after two backward passes the gradient is not "
                         f"twice that of one (backward must add into p.grad, not assign): "
-                        f"{_worst(p.grad, 2 * once[name])}")
-    if dx1 is not None and not _close(dx2, dx1):
+                        f"{worst_diff(p.grad, 2 * once[name])}")
+    if dx1 is not None and not close_to(dx2, dx1):
         raise _fail("accumulation", subject, "the input gradient of a second identical "
-                                             f"pass differs from the first: {_worst(dx2, dx1)}")
+                                             f"pass differs from the first: {worst_diff(dx2, dx1)}")
 
 
 def _check_dtype(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
@@ -272,7 +290,7 @@ def _check_determinism(fresh: Callable, x: np.ndarray, subject: str) -> None:
                                                 "layers built after the same seed")
     if not np.array_equal(ya, yb):
         raise _fail("determinism", subject, "two layers built after the same seed give "
-                                            f"different outputs: {_worst(yb, ya)}")
+                                            f"different outputs: {worst_diff(yb, ya)}")
 
 
 def _check_batch_independence(layer: Layer, x: np.ndarray, subject: str) -> None:
@@ -285,9 +303,9 @@ def _check_batch_independence(layer: Layer, x: np.ndarray, subject: str) -> None
     x2[-1] += 0.5
     _replay(gens, states)
     y2 = layer.forward(x2)
-    if not _close(y2[:-1], y[:-1]):
+    if not close_to(y2[:-1], y[:-1]):
         raise _fail("batch_independence", subject, "changing the last row of the batch "
-                                                   f"changed other rows: {_worst(y2[:-1], y[:-1])}")
+                    f"changed other rows: {worst_diff(y2[:-1], y[:-1])}")
 
 
 # ----------------------------------------------------------------------------- hypothesis
@@ -393,6 +411,7 @@ def _targets(kind, shape: tuple) -> st.SearchStrategy:
                      "unit, sign, same, a strategy, or a function of the input shape)")
 
 
+@_underflow_is_benign
 def check_loss_case(factory: Callable, x: np.ndarray, target, seed: int = 0, *,
                     properties: Sequence[str] | None = None, max_coords: int | None = 64,
                     extra_checks: Iterable[Callable] = ()):
@@ -435,7 +454,7 @@ def check_loss_case(factory: Callable, x: np.ndarray, target, seed: int = 0, *,
         g2 = fn.backward()
         if not np.array_equal(g1, g2):
             raise _fail("determinism", subject, "calling backward() twice gives different "
-                                                f"gradients: {_worst(g2, g1)}")
+                                                f"gradients: {worst_diff(g2, g1)}")
     for check in extra_checks:
         check(_build(factory, seed), x.copy(), target)
     return report
@@ -484,6 +503,7 @@ def check_loss(factory: Callable, input_shapes, *, targets="classes", lo: float 
 
 
 # ----------------------------------------------------------------------------- optimizers
+@_underflow_is_benign
 def check_optimizer_case(factory: Callable, reference: Callable, shapes_: Sequence[tuple],
                          seed: int = 0, steps: int = 4, rtol: float = 1e-10) -> None:
     """Run ``factory(params)`` and ``reference(params)`` on the same gradients; compare.
@@ -511,10 +531,10 @@ def check_optimizer_case(factory: Callable, reference: Callable, shapes_: Sequen
             if not np.all(np.isfinite(p.data)):
                 raise _fail("update", subject, f"step {t + 1}, parameter {i} (shape {p.shape}): "
                                                "non-finite values after the update")
-            if not _close(p.data, q.data, rtol):
+            if not close_to(p.data, q.data, rtol):
                 raise _fail("update", subject,
                             f"step {t + 1}, parameter {i} (shape {p.shape}) differs from "
-                            f"{type(ref_opt).__name__}'s update: {_worst(p.data, q.data)}")
+                            f"{type(ref_opt).__name__}'s update: {worst_diff(p.data, q.data)}")
 
 
 def check_optimizer(factory: Callable, reference: Callable, *, steps: int = 4,

@@ -1,8 +1,9 @@
 """Hypothesis strategies for layer tests: shapes, bounded values, seeds, kink-free inputs.
 
 Every value strategy draws bounded, finite floats with no NaN, no infinity, no subnormal
-and no magnitude below ``TINY`` (snapped to exactly 0): under ``np.errstate(all="raise")``
-a product of two tiny numbers would raise an underflow that says nothing about the layer.
+and no magnitude below ``TINY`` (snapped to exactly 0): in a test of your own run under
+``np.errstate(all="raise")``, a product of two tiny numbers would raise an underflow that
+says nothing about the layer (the property checks themselves ignore underflow).
 
 Kinks (ReLU at 0, ties in a max) are kept out of reach by a *deterministic nudge* of the
 drawn array (:func:`away_from`, :func:`distinct`), not by ``assume``: every drawn example
@@ -12,6 +13,7 @@ is used, and shrinking still works because the nudge is a pure function of the d
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -24,7 +26,8 @@ def _snap_tiny(v: float) -> float:
     return 0.0 if abs(v) < TINY else v
 
 
-def finite_floats(lo: float = -3.0, hi: float = 3.0, width: int = 64) -> st.SearchStrategy:
+def finite_floats(lo: float = -3.0, hi: float = 3.0,
+                  width: Literal[16, 32, 64] = 64) -> st.SearchStrategy:
     """Floats in ``[lo, hi]``: no NaN, no infinity, no subnormals, nothing in (0, TINY)."""
     return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False,
                      allow_subnormal=False, width=width).map(_snap_tiny)
@@ -54,7 +57,7 @@ def batch_shapes(last: int | None = None, *, min_lead: int = 1, max_lead: int = 
 
 
 def _pair(v) -> tuple[int, int]:
-    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+    return (int(v), int(v)) if np.ndim(v) == 0 else (int(v[0]), int(v[1]))
 
 
 def image_shapes(channels: int | None = None, *, kernel_size=1, stride=1, padding=0,
@@ -83,7 +86,7 @@ def arrays(shape, lo: float = -3.0, hi: float = 3.0, dtype=np.float64,
 
     ``nudge`` (e.g. ``away_from(0.0)``) is applied to each drawn array.
     """
-    width = 32 if np.dtype(dtype) == np.float32 else 64
+    width: Literal[32, 64] = 32 if np.dtype(dtype) == np.float32 else 64
     strat = hnp.arrays(np.dtype(dtype), shape, elements=finite_floats(lo, hi, width=width))
     return strat.map(nudge) if nudge is not None else strat
 
