@@ -2,7 +2,8 @@
 
 from . import lr_scheduler
 from .adagrad import Adagrad
-from .adam import Adam, AdamW
+from .adam import Adam
+from .adamw import AdamW
 from .clip import clip_grad_norm, clip_grad_value
 from .optimizer import Optimizer
 from .rmsprop import RMSprop

@@ -474,17 +474,40 @@ def test_chunked_update_is_bit_identical_to_one_pass(rule, shapes, chunk_bytes, 
             np.testing.assert_array_equal(state[i][k], ref_state[i][k])
 
 
-def test_chunked_partition_shares_scratch_of_one_chunk(monkeypatch):
+def test_rule_is_called_once_per_chunk_on_views_of_the_packed_arrays(monkeypatch):
+    """The base class hands the rule plain 1-d arrays: consecutive CHUNK_BYTES slices of
+    the packed values, gradients and state, which the rule updates in place; a state
+    array the rule assigns lands in the parameter's state."""
     monkeypatch.setattr(optim.optimizer, "CHUNK_BYTES", 64)  # 8 float64 per chunk
-    p = nn.Parameter(np.zeros(20))
-    opt = optim.SGD([p], lr=0.1, momentum=0.9)
-    p.grad[...] = np.arange(20.0)
-    opt.step()
+    calls = []
+
+    class Spy(optim.SGD):
+        def update(self, p, g, state, t, **hyper):
+            calls.append((p.shape, g.shape, t, sorted(state), hyper))
+            super().update(p, g, state, t, **hyper)
+
+    a, b = nn.Parameter(np.zeros((3, 4))), nn.Parameter(np.zeros(8))
+    opt = Spy([a, b], lr=np.float32(0.5), momentum=0.5)
+    for _ in range(2):
+        a.grad[...] = np.arange(12.0).reshape(3, 4)
+        b.grad[...] = 1.0
+        opt.step()
+    hyper = dict(lr=0.5, momentum=0.5, dampening=0.0, nesterov=False, weight_decay=0.0)
+    assert calls == [((8,), (8,), 1, [], hyper), ((8,), (8,), 1, [], hyper),
+                     ((4,), (4,), 1, [], hyper),
+                     ((8,), (8,), 2, ["momentum_buffer"], hyper),
+                     ((8,), (8,), 2, ["momentum_buffer"], hyper),
+                     ((4,), (4,), 2, ["momentum_buffer"], hyper)]
+    assert all(type(v) is float for v in calls[0][4].values() if not isinstance(v, bool))
     (flat,) = opt._flats[0]
     assert [(c.lo, c.hi) for c in flat.chunks] == [(0, 8), (8, 16), (16, 20)]
-    assert all(t.shape == (8,) for t in flat._tmp)
-    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], np.arange(20.0))
-    np.testing.assert_allclose(p.data, -0.1 * np.arange(20.0))
+    # b1 = g, b2 = 0.5 g + g;  p = -0.5 (g + 1.5 g)
+    np.testing.assert_array_equal(opt.state[a]["momentum_buffer"],
+                                  1.5 * np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(opt.state[b]["momentum_buffer"], np.full(8, 1.5))
+    np.testing.assert_array_equal(a.data, -1.25 * np.arange(12.0).reshape(3, 4))
+    buffers = {id(opt.state[p]["momentum_buffer"].base) for p in (a, b)}
+    assert len(buffers) == 1  # one flat momentum buffer, each parameter's state a view of it
 
 
 def test_load_state_dict_of_another_optimizer_class_is_refused():
