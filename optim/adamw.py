@@ -30,3 +30,12 @@ class AdamW(Adam):
             p *= 1 - lr * weight_decay                               # p = p (1 - lr λ)
         super().update(p, g, state, t, lr=lr, betas=betas, eps=eps, weight_decay=0.0,
                        amsgrad=amsgrad)
+
+    def update_fast(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
+                    betas: tuple[float, float], eps: float, weight_decay: float,
+                    amsgrad: bool) -> None:
+        """:meth:`update` with Adam's fast form (same bits)."""
+        if weight_decay:
+            p *= 1 - lr * weight_decay
+        super().update_fast(p, g, state, t, lr=lr, betas=betas, eps=eps, weight_decay=0.0,
+                            amsgrad=amsgrad)

@@ -52,6 +52,26 @@ class SGD(Optimizer):
             g = g + momentum * b if nesterov else b
         p -= lr * g
 
+    def update_fast(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
+                    momentum: float, dampening: float, nesterov: bool,
+                    weight_decay: float) -> None:
+        """:meth:`update`, with heavy-ball momentum's buffer updated in place.
+
+        ``b *= μ; b += g`` is two passes over the chunk where ``b[...] = μ * b + (1 - τ) * g``
+        is four passes and three temporaries: the plain line made the MLP benchmark's
+        training step 14% slower at batch 32 (benchmarks/README.md). Same operations on each
+        element, so the same bits (tests/test_optim_trajectories.py). Every other case
+        (no buffer yet, dampening, Nesterov, weight decay) is :meth:`update` itself.
+        """
+        b = state.get("momentum_buffer")
+        if b is None or dampening or nesterov or weight_decay:
+            self.update(p, g, state, t, lr=lr, momentum=momentum, dampening=dampening,
+                        nesterov=nesterov, weight_decay=weight_decay)
+            return
+        b *= momentum                                               # b = μ b + g
+        b += g
+        p -= lr * b                                                 # p = p - lr b
+
 
 class Momentum(SGD):
     """Heavy-ball momentum: exactly ``SGD(params, lr, momentum=0.9)``::

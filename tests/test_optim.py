@@ -560,3 +560,87 @@ def test_parameter_without_gradient_in_a_step_still_moves_as_torch_set_to_none_f
         tp[1].grad = torch.full((3,), 1.0 if step == 0 else 0.0, dtype=torch.float64)
         topt.step()
         np.testing.assert_allclose(trajectory[step], tp[1].detach().numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- fast forms
+@st.composite
+def _fast_case(draw):
+    """A rule with a fast form, hyper-parameters that reach its fast and its plain branches."""
+    rule = draw(st.sampled_from(["sgd", "adam", "adamw"]))
+    lr = draw(st.floats(1e-4, 0.5))
+    if rule == "sgd":
+        momentum = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+        nesterov = momentum > 0 and draw(st.booleans())
+        dampening = 0.0 if nesterov else draw(st.sampled_from([0.0, 0.0, 0.3]))
+        wd = draw(st.sampled_from([0.0, 0.0, 0.01]))
+        return rule, dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
+                          weight_decay=wd)
+    betas = (draw(st.sampled_from([0.0, 0.3, 0.5, 0.9])), draw(st.sampled_from([0.5, 0.999])))
+    return rule, dict(lr=lr, betas=betas, eps=draw(st.sampled_from([1e-8, 1e-3])),
+                      weight_decay=draw(st.sampled_from([0.0, 0.0, 0.1])),
+                      amsgrad=draw(st.booleans()))
+
+
+@given(case=_fast_case(), dtype=st.sampled_from([np.float32, np.float64]),
+       shapes=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 9)), min_size=1, max_size=3),
+       chunk_bytes=st.sampled_from([64, 1 << 18]), seed=st.integers(0, 2**16))
+def test_fast_forms_give_the_plain_update_bit_for_bit(case, dtype, shapes, chunk_bytes, seed):
+    """``update_fast`` (SGD's heavy-ball momentum, Adam, AdamW) is the plain ``update``
+    rewritten in place: the same bits, in float32 and float64, over any chunking."""
+    rule, hyper = case
+    make = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}[rule]
+    rng = np.random.default_rng(seed)
+    p0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[(rng.standard_normal(s) * 10.0 ** rng.uniform(-4, 1)).astype(dtype)
+              for s in shapes] for _ in range(5)]
+    results = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(optim.optimizer, "CHUNK_BYTES", chunk_bytes)
+            params = [nn.Parameter(v) for v in p0]
+            opt = make(params, **hyper)
+            opt.fast = fast
+            for step_grads in grads:
+                opt.zero_grad()
+                for p, g in zip(params, step_grads):
+                    p.add_grad(g)
+                opt.step()
+        results.append(([p.data.copy() for p in params], opt.state_dict()["state"]))
+    (fast_p, fast_s), (plain_p, plain_s) = results
+    for a, b in zip(fast_p, plain_p):
+        assert a.dtype == b.dtype == dtype
+        np.testing.assert_array_equal(a, b)
+    assert fast_s.keys() == plain_s.keys()
+    for i in fast_s:
+        assert fast_s[i].keys() == plain_s[i].keys()
+        for k in fast_s[i]:
+            np.testing.assert_array_equal(fast_s[i][k], plain_s[i][k])
+
+
+@pytest.mark.parametrize("rule,kwargs", [
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Momentum", dict(lr=0.1)),
+    ("Adam", dict(lr=0.1)),
+    ("AdamW", dict(lr=0.1, weight_decay=0.1)),
+])
+def test_fast_form_is_what_runs_after_the_first_step(rule, kwargs):
+    """Heavy-ball SGD, Adam and AdamW take their fast form from the second step on (the
+    first step creates the state in the plain update); ``fast = False`` runs the plain
+    update at every step."""
+    calls = []
+
+    class Spy(getattr(optim, rule)):
+        def update(self, p, g, state, t, **hyper):
+            calls.append(t)
+            super().update(p, g, state, t, **hyper)
+
+    p = nn.Parameter(np.ones(3))
+    opt = Spy([p], **kwargs)
+    p.grad[...] = 1.0
+    for _ in range(3):
+        opt.step()
+    assert calls == [1]
+    opt.fast = False
+    for _ in range(2):
+        opt.step()
+    assert calls == [1, 4, 5]

@@ -4,7 +4,8 @@ The fixture ``tests/data/optim_trajectories.npz`` was written by
 ``tests/data/make_optim_trajectories.py`` (which also defines the cases: every rule and
 option, float32 and float64, a parameter larger than one chunk, a frozen parameter, groups,
 an lr change, an unfreeze, a state-dict round trip half-way) from the optimizers as they
-were before their rules were rewritten as plain expressions. Any change of evaluation
+were before their rules were rewritten as plain expressions; the plain rules and the
+fast forms kept beside two of them must both reproduce it. Any change of evaluation
 order or rounding in a rule, in the chunking or in the state dict shows up here as a
 changed bit.
 """
@@ -43,9 +44,13 @@ def test_fixture_covers_every_case(recorded):
     assert {k.rsplit("/", 1)[0] for k in recorded} == expected
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 @pytest.mark.parametrize("name,dtype", CASES)
-def test_trajectory_is_bit_identical_to_the_recorded_one(name, dtype, recorded):
-    got = MAKER.run_case(name, dtype)
+def test_trajectory_is_bit_identical_to_the_recorded_one(name, dtype, fast, recorded):
+    """``fast=False`` runs each rule's plain ``update`` (the math as written in
+    docs/math/optimizers.md), ``fast=True`` its ``update_fast`` where it has one (SGD's
+    heavy-ball momentum, Adam, AdamW): both give the recorded bits."""
+    got = MAKER.run_case(name, dtype, fast)
     assert got.keys() == {k for k in recorded if k.startswith(f"{name}/{dtype}/")}
     for key, value in got.items():
         want = recorded[key]

@@ -141,12 +141,16 @@ def _make_params(values, frozen_value, unfreeze):
     return params, frozen
 
 
-def _build(factory, params, frozen, options):
+def _build(factory, params, frozen, options, fast):
     if "groups" in options:
         first = [params[0], params[3], frozen]
         second = {"params": [params[1], params[2]], **options["groups"]}
-        return factory([{"params": first}, second])
-    return factory(params + [frozen])
+        opt = factory([{"params": first}, second])
+    else:
+        opt = factory(params + [frozen])
+    if fast is not None:
+        opt.fast = fast
+    return opt
 
 
 def _pack(arrays: list[np.ndarray], dtype) -> tuple[np.ndarray, list[str]]:
@@ -170,8 +174,9 @@ def digest(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def run_case(name: str, dtype) -> dict[str, np.ndarray]:
-    """One case's recorded arrays, keyed ``"<name>/<dtype>/..."``."""
+def run_case(name: str, dtype, fast: bool | None = None) -> dict[str, np.ndarray]:
+    """One case's recorded arrays, keyed ``"<name>/<dtype>/..."``; ``fast`` sets the
+    optimizer's ``fast`` flag (None: leave the default)."""
     factory, options = cases()[name]
     dtype = np.dtype(dtype)
     seed = int.from_bytes(hashlib.sha256(f"{name}/{dtype}".encode()).digest()[:4], "little")
@@ -181,7 +186,7 @@ def run_case(name: str, dtype) -> dict[str, np.ndarray]:
     grads = _gradients(rng, dtype)
     unfreeze = options.get("unfreeze")
     params, frozen = _make_params(values, frozen_value, unfreeze)
-    opt = _build(factory, params, frozen, options)
+    opt = _build(factory, params, frozen, options, fast)
     rows, sha = [], []
     for t in range(1, STEPS + 1):
         opt.zero_grad()
@@ -208,7 +213,7 @@ def run_case(name: str, dtype) -> dict[str, np.ndarray]:
             for p, twin in zip(params, twins):
                 twin.requires_grad = p.requires_grad
             params = twins
-            opt = _build(factory, params, frozen, options)
+            opt = _build(factory, params, frozen, options, fast)
             opt.load_state_dict(saved)
     assert np.array_equal(frozen.data, frozen_value), f"{name}: the frozen parameter moved"
     keys, arrays, steps = [], [], []
