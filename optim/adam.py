@@ -52,7 +52,7 @@ class Adam(Optimizer):
                amsgrad: bool) -> None:
         beta1, beta2 = betas
         if weight_decay:
-            g = g + weight_decay * p
+            g = g + weight_decay * p                                 # g = g + λ p
         if "exp_avg" not in state:                                   # m = v = 0 before t = 1
             state["exp_avg"], state["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
         m, v = state["exp_avg"], state["exp_avg_sq"]
@@ -75,10 +75,10 @@ class Adam(Optimizer):
 
         The same operations on each element in the same order, so the same bits
         (tests/test_optim_trajectories.py), but 13 passes over the chunk and no temporaries
-        instead of 15 passes and a dozen temporaries: the plain lines made an Adam training
-        step of the MLP benchmark's model 16% slower at batch 32 and 9% at batch 128
-        (benchmarks/README.md). The other cases (before the first step, an L2 term,
-        AMSGrad) are :meth:`update` itself.
+        instead of 15 passes and a dozen temporaries: with the plain lines, an Adam training
+        step of the MLP benchmark's model was about 20% slower at batch 32 and 8% at batch
+        128 (docs/architecture.md, "Flat buffers in the optimizer"). The other cases (before
+        the first step, an L2 term, AMSGrad) are :meth:`update` itself.
         """
         if "exp_avg" not in state or weight_decay or amsgrad:
             self.update(p, g, state, t, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,

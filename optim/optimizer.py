@@ -169,6 +169,7 @@ class Optimizer:
         self.param_groups: list[dict] = []
         self.state: dict[Parameter, dict] = {}
         self._flats: list[list[_Flat] | None] = []
+        self._hyper_cache: dict[int, tuple[list, dict]] = {}
         if isinstance(params, Parameter):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
                             "or of dicts (parameter groups), got a single Parameter")
@@ -279,12 +280,22 @@ class Optimizer:
                 if flats is None or not self._intact(group, flats):
                     flats = self._flats[i] = self._build(group, flats)
                 update = self.update_fast if self.fast else self.update
-                hyper = {k: _plain(group[k]) for k in self.defaults}
+                hyper = self._hyper(i, group)
                 for flat in flats:
                     flat.step += 1
                     for chunk in flat.chunks:
                         update(chunk.data, chunk.grad, chunk.state, flat.step, **hyper)
                         chunk.store_state()
+
+    def _hyper(self, i: int, group: dict) -> dict:
+        """Group ``i``'s hyper-parameters as the rule receives them (see :func:`_plain`),
+        converted again only when a value changed (a scheduler's new lr)."""
+        raw = [group[k] for k in self.defaults]
+        cached = self._hyper_cache.get(i)
+        if cached is None or cached[0] != raw:
+            cached = self._hyper_cache[i] = (raw, {k: _plain(v)
+                                                   for k, v in zip(self.defaults, raw)})
+        return cached[1]
 
     # ------------------------------------------------------------------ flat partitions
     @staticmethod

@@ -42,15 +42,15 @@ class SGD(Optimizer):
     def update(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
                momentum: float, dampening: float, nesterov: bool, weight_decay: float) -> None:
         if weight_decay:
-            g = g + weight_decay * p
+            g = g + weight_decay * p                                # g = g + λ p
         if momentum:
             if "momentum_buffer" not in state:
                 b = state["momentum_buffer"] = g.copy()             # b = g at the first step
             else:
                 b = state["momentum_buffer"]
                 b[...] = momentum * b + (1 - dampening) * g         # b = μ b + (1 - τ) g
-            g = g + momentum * b if nesterov else b
-        p -= lr * g
+            g = g + momentum * b if nesterov else b                 # g = g + μ b, or g = b
+        p -= lr * g                                                 # p = p - lr g
 
     def update_fast(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
                     momentum: float, dampening: float, nesterov: bool,
@@ -58,8 +58,9 @@ class SGD(Optimizer):
         """:meth:`update`, with heavy-ball momentum's buffer updated in place.
 
         ``b *= μ; b += g`` is two passes over the chunk where ``b[...] = μ * b + (1 - τ) * g``
-        is four passes and three temporaries: the plain line made the MLP benchmark's
-        training step 14% slower at batch 32 (benchmarks/README.md). Same operations on each
+        is four passes and three temporaries: with the plain line, a training step of the
+        MLP benchmark (SGD momentum) was about 15% slower at batch 32 and 7% at batch 128
+        (docs/architecture.md, "Flat buffers in the optimizer"). Same operations on each
         element, so the same bits (tests/test_optim_trajectories.py). Every other case
         (no buffer yet, dampening, Nesterov, weight decay) is :meth:`update` itself.
         """
