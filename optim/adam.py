@@ -76,7 +76,7 @@ class Adam(Optimizer):
         The same operations on each element in the same order, so the same bits
         (tests/test_optim_trajectories.py), but 13 passes over the chunk and no temporaries
         instead of 15 passes and a dozen temporaries: with the plain lines, an Adam training
-        step of the MLP benchmark's model was about 20% slower at batch 32 and 8% at batch
+        step of the MLP benchmark's model was about 15% slower at batch 32 and 9% at batch
         128 (docs/architecture.md, "Flat buffers in the optimizer"). The other cases (before
         the first step, an L2 term, AMSGrad) are :meth:`update` itself.
         """

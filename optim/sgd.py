@@ -59,7 +59,7 @@ class SGD(Optimizer):
 
         ``b *= μ; b += g`` is two passes over the chunk where ``b[...] = μ * b + (1 - τ) * g``
         is four passes and three temporaries: with the plain line, a training step of the
-        MLP benchmark (SGD momentum) was about 15% slower at batch 32 and 7% at batch 128
+        MLP benchmark (SGD momentum) was about 15% slower at batch 32 and 9% at batch 128
         (docs/architecture.md, "Flat buffers in the optimizer"). Same operations on each
         element, so the same bits (tests/test_optim_trajectories.py). Every other case
         (no buffer yet, dampening, Nesterov, weight decay) is :meth:`update` itself.
