@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_float, axpy
+from .optimizer import Optimizer
 
 
 class Adagrad(Optimizer):
@@ -45,24 +45,20 @@ class Adagrad(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        _check_float(self, "lr_decay", group["lr_decay"], low=0.0)
-        _check_float(self, "weight_decay", group["weight_decay"], low=0.0)
-        _check_float(self, "initial_accumulator_value", group["initial_accumulator_value"],
-                     low=0.0)
-        _check_float(self, "eps", group["eps"], low=0.0)
+        self._check_float("lr_decay", group["lr_decay"], low=0.0)
+        self._check_float("weight_decay", group["weight_decay"], low=0.0)
+        self._check_float("initial_accumulator_value", group["initial_accumulator_value"],
+                          low=0.0)
+        self._check_float("eps", group["eps"], low=0.0)
 
-    def _update(self, group, flat):
-        lr, wd, eps = float(group["lr"]), float(group["weight_decay"]), float(group["eps"])
-        clr = lr / (1.0 + (flat.step - 1) * float(group["lr_decay"]))
-        p, g = flat.data, flat.grad
-        acc = flat.buffers.get("sum")
-        if acc is None:
-            acc = flat.new_buffer(
-                "sum", np.full_like(p, float(group["initial_accumulator_value"])))
-        if wd:
-            g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
-        s, d = flat.tmp(1), flat.tmp(2)
-        acc += np.multiply(g, g, out=s)                        # s = s + g g
-        np.sqrt(acc, out=d)                                    # d = √s + ε
-        d += eps
-        axpy(-clr, np.divide(g, d, out=d), p, s)               # p = p - clr g / d
+    def update(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
+               lr_decay: float, weight_decay: float, initial_accumulator_value: float,
+               eps: float) -> None:
+        if "sum" not in state:
+            state["sum"] = np.full_like(p, initial_accumulator_value)
+        if weight_decay:
+            g = g + weight_decay * p
+        clr = lr / (1 + (t - 1) * lr_decay)
+        s = state["sum"]
+        s += g * g                                                   # s = s + g²
+        p -= clr * (g / (np.sqrt(s) + eps))                          # p = p - clr g / (√s + ε)

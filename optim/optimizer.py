@@ -1,26 +1,48 @@
-"""The optimizer contract, defined once.
+"""The optimizer contract, defined once: what a rule writes, and what the base class does.
 
 Every optimizer holds ``param_groups`` (a list of dicts: ``"params"`` plus that group's
 hyper-parameters, PyTorch-style) and ``state`` (a dict keyed by Parameter object, so two
-parameters of the same shape never share state). A rule subclass writes only
-``_update(group, flat)``: the vectorized update of one *flat partition* (in
-fact of one cache-sized chunk of it at a time, see ``CHUNK_BYTES``).
+parameters of the same shape never share state).
 
-Flat partitions (why the step is fast)
----------------------------------------
+A rule (``SGD``, ``Adam``, ...) is a subclass that writes one method, its update as math::
+
+    def update(self, p, g, state, t, *, lr, ...hyper-parameters of the group...):
+        ...                      # e.g. b[...] = momentum * b + g;  p -= lr * b
+
+``p`` and ``g`` are the parameter's values and gradient, ``state`` a plain dict of the
+rule's arrays (``state["exp_avg"]``), ``t`` the step count (1 at the first update), and
+the hyper-parameters come as Python floats and bools. The rule updates ``p`` and its
+state arrays in place (``p -= ...``, ``m[...] = ...``), never writes into ``g``, and
+creates a state array by assigning it (``state["exp_avg"] = np.zeros_like(p)``). The
+update must be elementwise: what it computes for a coordinate depends only on that
+coordinate of ``p``, ``g`` and the state.
+
+Everything else happens here, around the rule: parameter groups, validation, the state
+keyed by Parameter, ``zero_grad``, ``state_dict`` / ``load_state_dict``, and how the
+arrays reach the rule.
+
+Flat partitions and chunks (why the step is fast)
+-------------------------------------------------
 At the first ``step`` the trainable parameters of a group are packed into one contiguous
-buffer per dtype: each ``Parameter.data`` and ``Parameter.grad`` is re-bound to a view
-into ``flat.data`` / ``flat.grad``, and each state array (momentum buffer, Adam moments)
-is a view into a flat state buffer. An update is then a handful of NumPy calls on long
-arrays, whatever the number of parameters, with the exact same arithmetic per element
-as the per-parameter rule. Layers read ``param.data`` on every call and add into
-``param.grad`` in place, so they see the views transparently.
+buffer per dtype (a *partition*, :class:`_Flat`): each Parameter is bound
+(``Parameter.bind``) to views into ``flat.data`` / ``flat.grad``, and each state array is a
+view into a flat state buffer. Layers read ``param.data`` on every call and add into
+``param.grad`` in place, so they see the views transparently. An update is then a handful
+of NumPy calls on long arrays whatever the number of parameters, with the same arithmetic
+per element as one call per parameter.
 
-Every step first checks, in one cheap pass, that each parameter's ``data``/``grad`` is
-still the view it was given and that ``requires_grad`` has not changed; if a user
-re-bound an array (``p.data = ...``), changed a dtype (``model.astype``), froze or
-unfroze a parameter, or loaded a state dict, the partition is rebuilt from the current
-arrays and the per-parameter state, so nothing is lost.
+The rule is not called on the whole partition but on consecutive slices of at most
+``CHUNK_BYTES`` per array (:class:`_Chunk`), all of its lines on one slice before the
+next, so that a slice stays in cache between the lines; ``p``, ``g`` and the state arrays
+a rule receives are these 1-d chunk views. The update is elementwise, so the chunking
+changes no result bit. A state array the rule assigns is copied into the chunk's view of
+its flat buffer (created by the first chunk that assigns it) once the call returns.
+
+Every step first checks, in one cheap pass, that each parameter is still bound to the
+views it was given (``Parameter.is_bound``) and that ``requires_grad`` has not changed;
+if a user re-bound an array (``p.data = ...``), changed a dtype (``model.astype``),
+froze or unfroze a parameter, or loaded a state dict, the partition is rebuilt from the
+current arrays and the per-parameter state, so nothing is lost.
 """
 
 from __future__ import annotations
@@ -33,142 +55,121 @@ import numpy as np
 from nn.parameter import Parameter
 
 
-def axpy(a: float, x: np.ndarray, y: np.ndarray, scratch: np.ndarray) -> np.ndarray:
-    """``y += a * x`` in place, through ``scratch`` (no allocation).
-
-    Plain NumPy on purpose: SciPy's BLAS ``?axpy`` is one pass instead of two, but SciPy
-    ships its own OpenBLAS whose idle threads spin after each call and then fight NumPy's
-    OpenBLAS threads for the cores; alternating the two made a training step 20x slower
-    on a 2-core machine (measured; see benchmarks/README.md).
-    """
-    np.multiply(x, a, out=scratch)
-    y += scratch
-    return y
-
-
-def lerp(start: np.ndarray, end: np.ndarray, weight: float, scratch: np.ndarray) -> np.ndarray:
-    """``start += weight (end - start)`` in place, rounded as ``torch.lerp`` rounds it.
+def lerp(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    """``start + weight (end - start)``, rounded as ``torch.lerp`` rounds it.
 
     torch.lerp evaluates ``start + w (end - start)`` when w < 0.5 and
-    ``end - (end - start)(1 - w)`` otherwise; using the same branch keeps a trajectory
-    within an ulp or two of PyTorch's. Used for Adam's m and centered RMSprop's mean.
+    ``end - (end - start)(1 - w)`` otherwise (the same value in exact arithmetic); using
+    the same branch keeps a trajectory within an ulp or two of PyTorch's. Used for Adam's m
+    and centered RMSprop's mean gradient.
     """
-    diff = np.subtract(end, start, out=scratch)
     if weight < 0.5:
-        axpy(weight, diff, start, scratch)
-    else:
-        np.subtract(end, np.multiply(diff, 1.0 - weight, out=scratch), out=start)
-    return start
+        return start + weight * (end - start)
+    return end - (end - start) * (1 - weight)
 
 
-# Bytes per array in one chunk of an update: a rule touches 3-6 flat arrays (parameters,
-# gradients, state, scratch), so 256 KiB each keeps a chunk's working set in a 2 MiB L2
-# cache between the rule's passes. Unchunked, every pass streams the whole model through
-# memory; chunked, a momentum step on 269 k float32 parameters took 180 us instead of
-# 250 us here (benchmarks/README.md).
+# Bytes per array in one chunk of an update: a rule touches 3-6 arrays (parameters,
+# gradients, state, temporaries), so 256 KiB each keeps a chunk's working set in a 2 MiB L2
+# cache between the rule's lines. Unchunked, every line streams the whole model through
+# memory (benchmarks/README.md, session 3).
 CHUNK_BYTES = 1 << 18
 
 
 class _Flat:
-    """One contiguous partition: parameters of one dtype and one optimizer history.
-
-    ``_update`` never sees the partition itself but its chunks (:class:`_Chunk`), the
-    consecutive slices of at most ``CHUNK_BYTES`` per array.
-    """
+    """One contiguous partition: the parameters of one group with one dtype, one step count
+    and the same state names. ``chunks`` are its consecutive slices of at most
+    ``CHUNK_BYTES`` per array, the arrays a rule is called on."""
 
     def __init__(self, params: list[Parameter], state: dict, dtype: np.dtype, step: int,
                  buffer_names: tuple[str, ...]):
         self.params = params
         self.step = step
-        sizes = [p.size for p in params]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.offsets = np.concatenate([[0], np.cumsum([p.size for p in params])]).astype(int)
         n = int(self.offsets[-1])
         self.data = np.empty(n, dtype=dtype)
         self.grad = np.empty(n, dtype=dtype)
         self.buffers: dict[str, np.ndarray] = {}
-        self._tmp: list[np.ndarray] = []
-        self.data_views, self.grad_views = [], []
         self.members: list[tuple] = []  # (param, data view, grad view) for the fast check
-        for p, lo, hi in zip(params, self.offsets[:-1], self.offsets[1:]):
+        for p, lo, hi in self.slices():
             d = self.data[lo:hi].reshape(p.shape)
             g = self.grad[lo:hi].reshape(p.shape)
             p.bind(d, g)
-            self.data_views.append(d)
-            self.grad_views.append(g)
             self.members.append((p, d, g))
         self.state = state
         size = max(1, CHUNK_BYTES // self.data.itemsize)
-        self.chunk_size = min(size, n)
         self.chunks = [_Chunk(self, lo, min(lo + size, n)) for lo in range(0, n, size)]
         for name in buffer_names:
             saved = [state[p][name] for p in params]  # before new_buffer re-binds them
             buf = self.new_buffer(name)
-            for arr, lo, hi in zip(saved, self.offsets[:-1], self.offsets[1:]):
+            for arr, (_, lo, hi) in zip(saved, self.slices()):
                 buf[lo:hi] = np.asarray(arr).reshape(-1)
             for chunk in self.chunks:
-                chunk.buffers[name] = buf[chunk.lo:chunk.hi]
+                chunk.views[name] = chunk.state[name] = buf[chunk.lo:chunk.hi]
+
+    def slices(self):
+        """``(parameter, lo, hi)``: where each parameter sits in the flat buffers."""
+        return zip(self.params, self.offsets[:-1], self.offsets[1:])
 
     def new_buffer(self, name: str) -> np.ndarray:
         """A flat state buffer (uninitialised), each parameter's state a view into it."""
         buf = self.buffers[name] = np.empty_like(self.data)
-        for p, lo, hi in zip(self.params, self.offsets[:-1], self.offsets[1:]):
+        for p, lo, hi in self.slices():
             self.state.setdefault(p, {})[name] = buf[lo:hi].reshape(p.shape)
         return buf
 
-    def tmp(self, i: int) -> np.ndarray:
-        """Scratch buffer number ``i`` of one chunk's size (allocated once, shared by the
-        chunks, which are updated one after the other)."""
-        while len(self._tmp) <= i:
-            self._tmp.append(np.empty(self.chunk_size, dtype=self.data.dtype))
-        return self._tmp[i]
-
 
 class _Chunk:
-    """The slice ``[lo, hi)`` of a partition, which ``_update`` treats as a partition:
-    ``data``, ``grad``, ``buffers`` (state views), ``tmp(i)``, ``new_buffer``, ``step``.
+    """The slice ``[lo, hi)`` of a partition: ``data`` and ``grad`` views, and ``state``,
+    the dict handed to the rule, whose arrays are views of the flat state buffers
+    (``views`` remembers them, to notice what the rule assigned).
 
-    A chunk's ``buffers`` holds only the state it has seen created, so within one step every
-    chunk takes the same branch ("no momentum buffer yet: b = g") whatever an earlier chunk
-    did. Updates are elementwise, so chunking changes no result bit.
+    A chunk's state holds only what it has seen created, so within one step every chunk
+    takes the same branch ("no momentum buffer yet: b = g") whatever an earlier chunk did.
     """
 
-    __slots__ = ("flat", "lo", "hi", "data", "grad", "buffers")
+    __slots__ = ("flat", "lo", "hi", "data", "grad", "state", "views")
 
     def __init__(self, flat: _Flat, lo: int, hi: int):
         self.flat, self.lo, self.hi = flat, lo, hi
         self.data, self.grad = flat.data[lo:hi], flat.grad[lo:hi]
-        self.buffers: dict[str, np.ndarray] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self.views: dict[str, np.ndarray] = {}
 
-    @property
-    def step(self) -> int:
-        return self.flat.step
-
-    def new_buffer(self, name: str, init) -> np.ndarray:
-        """State ``name`` for this chunk, set to ``init`` (an array of the chunk's size); the
-        first chunk to ask creates the flat buffer."""
-        buf = self.flat.buffers.get(name)
-        if buf is None:
-            buf = self.flat.new_buffer(name)
-        view = self.buffers[name] = buf[self.lo:self.hi]
-        view[...] = init
-        return view
-
-    def tmp(self, i: int) -> np.ndarray:
-        return self.flat.tmp(i)[:self.hi - self.lo]
+    def store_state(self) -> None:
+        """Copy every state array the rule assigned (rather than updated in place) into
+        this chunk's view of its flat buffer; the first chunk to assign a name creates the
+        buffer."""
+        for name, value in self.state.items():
+            view = self.views.get(name)
+            if value is view:
+                continue
+            if view is None:
+                buf = self.flat.buffers.get(name)
+                if buf is None:
+                    buf = self.flat.new_buffer(name)
+                view = self.views[name] = buf[self.lo:self.hi]
+            view[...] = value
+            self.state[name] = view
 
 
 class Optimizer:
     """Base class: parameter groups, per-parameter state, ``step``, ``zero_grad``, state dicts.
 
-    Subclasses set ``defaults`` (hyper-parameter names and default values), validate them in
-    ``_validate(group)``, and implement ``_update(group, flat)``.
+    A rule sets ``defaults`` (hyper-parameter names and default values) through
+    ``__init__``, validates them in ``_validate(group)``, and writes its math in
+    :meth:`update`.
     """
+
+    #: ``step`` runs a rule's :meth:`update_fast`; False runs the plain :meth:`update` (the
+    #: math, line by line, e.g. to step through it in a debugger). Both give the same bits.
+    fast: bool = True
 
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.param_groups: list[dict] = []
         self.state: dict[Parameter, dict] = {}
         self._flats: list[list[_Flat] | None] = []
+        self._hyper_cache: dict[int, tuple[list, dict]] = {}
         if isinstance(params, Parameter):
             raise TypeError(f"{type(self).__name__}: params must be an iterable of Parameters "
                             "or of dicts (parameter groups), got a single Parameter")
@@ -182,6 +183,35 @@ class Optimizer:
             groups = [{"params": groups}]
         for group in groups:
             self.add_param_group(group)
+
+    # ------------------------------------------------------------------ the rule
+    def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t: int,
+               **hyper) -> None:  # pragma: no cover - abstract
+        """One step of the rule on ``p`` in place (see the module docstring).
+
+        Parameters
+        ----------
+        p, g : ndarray
+            Values and gradient (1-d views, one chunk of the packed parameters).
+        state : dict of str to ndarray
+            The rule's state arrays for the same coordinates; assign a new key to create one.
+        t : int
+            Steps taken, this one included (1 at the first update).
+        **hyper
+            The group's hyper-parameters (``defaults``' names), as Python floats and bools.
+        """
+        raise NotImplementedError
+
+    def update_fast(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t: int,
+                    **hyper) -> None:
+        """The same step as :meth:`update`, bit for bit, where a rule has a faster form.
+
+        A rule overrides this only where its plain lines cost more than 5% of a whole
+        training step (SGD's heavy-ball momentum, Adam); the plain :meth:`update` stays the
+        reference, and ``tests/test_optim_trajectories.py`` runs both. ``step`` calls this
+        one unless ``fast`` is False.
+        """
+        self.update(p, g, state, t, **hyper)
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, group: dict) -> None:
@@ -208,7 +238,23 @@ class Optimizer:
         self._flats.append(None)
 
     def _validate(self, group: dict) -> None:
-        _check_float(self, "lr", group["lr"], low=0.0)
+        self._check_float("lr", group["lr"], low=0.0)
+
+    def _check_float(self, name: str, value, low: float | None = None,
+                     high: float | None = None, high_open: bool = False) -> None:
+        """Hyper-parameter check with a message naming the optimizer and the argument."""
+        cls = type(self).__name__
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                             np.floating)):
+            raise TypeError(f"{cls}: {name} must be a number, got {value!r}")
+        v = float(value)
+        if not math.isfinite(v):
+            raise ValueError(f"{cls}: {name} must be finite, got {value!r}")
+        if low is not None and v < low:
+            raise ValueError(f"{cls}: {name} must be >= {low}, got {value!r}")
+        if high is not None and (v >= high if high_open else v > high):
+            raise ValueError(f"{cls}: {name} must be {'<' if high_open else '<='} {high}, "
+                             f"got {value!r}")
 
     # ------------------------------------------------------------------ the contract
     def zero_grad(self) -> None:
@@ -233,13 +279,23 @@ class Optimizer:
                 flats = self._flats[i]
                 if flats is None or not self._intact(group, flats):
                     flats = self._flats[i] = self._build(group, flats)
+                update = self.update_fast if self.fast else self.update
+                hyper = self._hyper(i, group)
                 for flat in flats:
                     flat.step += 1
                     for chunk in flat.chunks:
-                        self._update(group, chunk)
+                        update(chunk.data, chunk.grad, chunk.state, flat.step, **hyper)
+                        chunk.store_state()
 
-    def _update(self, group: dict, flat: _Chunk) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _hyper(self, i: int, group: dict) -> dict:
+        """Group ``i``'s hyper-parameters as the rule receives them (see :func:`_plain`),
+        converted again only when a value changed (a scheduler's new lr)."""
+        raw = [group[k] for k in self.defaults]
+        cached = self._hyper_cache.get(i)
+        if cached is None or cached[0] != raw:
+            cached = self._hyper_cache[i] = (raw, {k: _plain(v)
+                                                   for k, v in zip(self.defaults, raw)})
+        return cached[1]
 
     # ------------------------------------------------------------------ flat partitions
     @staticmethod
@@ -395,20 +451,16 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _check_float(opt, name: str, value, low: float | None = None, high: float | None = None,
-                 high_open: bool = False) -> None:
-    """Hyper-parameter check with a message naming the optimizer and the argument."""
-    cls = type(opt).__name__
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{cls}: {name} must be a number, got {value!r}")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{cls}: {name} must be finite, got {value!r}")
-    if low is not None and v < low:
-        raise ValueError(f"{cls}: {name} must be >= {low}, got {value!r}")
-    if high is not None and (v >= high if high_open else v > high):
-        raise ValueError(f"{cls}: {name} must be {'<' if high_open else '<='} {high}, "
-                         f"got {value!r}")
+def _plain(value):
+    """A hyper-parameter as the rule receives it: numbers as Python floats (a NumPy float64
+    scalar would promote a float32 update to float64, NEP 50), pairs as tuples of floats."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return float(value)
+    if isinstance(value, (tuple, list)):
+        return tuple(_plain(v) for v in value)
+    return value
 
 
 def params_list(params: Iterable[Parameter]) -> list[Parameter]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .optimizer import Optimizer, _check_float, axpy, lerp
+from .optimizer import Optimizer, lerp
 
 
 class RMSprop(Optimizer):
@@ -52,42 +52,33 @@ class RMSprop(Optimizer):
 
     def _validate(self, group: dict) -> None:
         super()._validate(group)
-        _check_float(self, "alpha", group["alpha"], low=0.0, high=1.0, high_open=True)
-        _check_float(self, "eps", group["eps"], low=0.0)
-        _check_float(self, "weight_decay", group["weight_decay"], low=0.0)
-        _check_float(self, "momentum", group["momentum"], low=0.0)
+        self._check_float("alpha", group["alpha"], low=0.0, high=1.0, high_open=True)
+        self._check_float("eps", group["eps"], low=0.0)
+        self._check_float("weight_decay", group["weight_decay"], low=0.0)
+        self._check_float("momentum", group["momentum"], low=0.0)
 
-    def _update(self, group, flat):
-        lr, alpha, eps = float(group["lr"]), float(group["alpha"]), float(group["eps"])
-        wd, mu = float(group["weight_decay"]), float(group["momentum"])
-        p, g = flat.data, flat.grad
-        v = flat.buffers.get("square_avg")
-        if v is None:
-            v = flat.new_buffer("square_avg", np.zeros_like(p))
-        if wd:
-            g = np.add(g, np.multiply(p, wd, out=flat.tmp(0)), out=flat.tmp(0))  # g + λ p
-        s, d = flat.tmp(1), flat.tmp(2)
-        # v = α v + (1 - α) g g
-        v *= alpha
-        axpy(1.0 - alpha, np.multiply(g, g, out=s), v, s)
-        if group["centered"]:
-            gbar = flat.buffers.get("grad_avg")
-            if gbar is None:
-                gbar = flat.new_buffer("grad_avg", np.zeros_like(p))
-            lerp(gbar, g, 1.0 - alpha, s)                      # ḡ = ḡ + (1 - α)(g - ḡ)
-            # d = √max(v - ḡ², 0) + ε
-            np.subtract(v, np.multiply(gbar, gbar, out=d), out=d)
-            np.maximum(d, 0.0, out=d)
-            np.sqrt(d, out=d)
+    def update(self, p: np.ndarray, g: np.ndarray, state: dict, t: int, *, lr: float,
+               alpha: float, eps: float, weight_decay: float, momentum: float,
+               centered: bool) -> None:
+        if "square_avg" not in state:
+            state["square_avg"] = np.zeros_like(p)
+        if weight_decay:
+            g = g + weight_decay * p
+        v = state["square_avg"]
+        v[...] = alpha * v + (1 - alpha) * (g * g)                   # v = α v + (1 - α) g²
+        if centered:
+            if "grad_avg" not in state:
+                state["grad_avg"] = np.zeros_like(p)
+            g_bar = state["grad_avg"]
+            g_bar[...] = lerp(g_bar, g, 1 - alpha)                   # ḡ = ḡ + (1 - α)(g - ḡ)
+            d = np.sqrt(np.maximum(v - g_bar * g_bar, 0)) + eps      # d = √max(v - ḡ², 0) + ε
         else:
-            np.sqrt(v, out=d)                                  # d = √v + ε
-        d += eps
-        q = np.divide(g, d, out=d)                             # g / d
-        if mu > 0:
-            b = flat.buffers.get("momentum_buffer")
-            if b is None:
-                b = flat.new_buffer("momentum_buffer", np.zeros_like(p))
-            b *= mu                                            # b = μ b + g / d
-            b += q
-            q = b
-        axpy(-lr, q, p, s)                                     # p = p - lr q
+            d = np.sqrt(v) + eps                                     # d = √v + ε
+        if momentum > 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = np.zeros_like(p)
+            b = state["momentum_buffer"]
+            b[...] = momentum * b + g / d                            # b = μ b + g / d
+            p -= lr * b                                              # p = p - lr b
+        else:
+            p -= lr * (g / d)                                        # p = p - lr g / d

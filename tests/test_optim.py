@@ -465,7 +465,14 @@ def test_chunked_update_is_bit_identical_to_one_pass(rule, shapes, chunk_bytes, 
         ref_params, ref_state = _chunked_run(rule, shapes, grads, 1 << 30, mp, resync_at)
     with pytest.MonkeyPatch.context() as mp:
         params, state = _chunked_run(rule, shapes, grads, chunk_bytes, mp, resync_at)
+    _assert_same_bits(params, ref_params, state, ref_state)
+
+
+def _assert_same_bits(params, ref_params, state, ref_state):
+    """Parameter values and state dicts (``state_dict()["state"]``) equal bit for bit, with
+    equal dtypes."""
     for a, b in zip(params, ref_params):
+        assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     assert state.keys() == ref_state.keys()
     for i in state:
@@ -474,17 +481,41 @@ def test_chunked_update_is_bit_identical_to_one_pass(rule, shapes, chunk_bytes, 
             np.testing.assert_array_equal(state[i][k], ref_state[i][k])
 
 
-def test_chunked_partition_shares_scratch_of_one_chunk(monkeypatch):
+def test_rule_is_called_once_per_chunk_on_views_of_the_packed_arrays(monkeypatch):
+    """The base class hands the rule plain 1-d arrays: consecutive CHUNK_BYTES slices of
+    the packed values, gradients and state, which the rule updates in place; a state
+    array the rule assigns lands in the parameter's state."""
     monkeypatch.setattr(optim.optimizer, "CHUNK_BYTES", 64)  # 8 float64 per chunk
-    p = nn.Parameter(np.zeros(20))
-    opt = optim.SGD([p], lr=0.1, momentum=0.9)
-    p.grad[...] = np.arange(20.0)
-    opt.step()
+    calls = []
+
+    class Spy(optim.SGD):
+        def update(self, p, g, state, t, **hyper):
+            calls.append((p.shape, g.shape, t, sorted(state), hyper))
+            super().update(p, g, state, t, **hyper)
+
+    a, b = nn.Parameter(np.zeros((3, 4))), nn.Parameter(np.zeros(8))
+    opt = Spy([a, b], lr=np.float32(0.5), momentum=0.5)
+    opt.fast = False  # the plain update at every step (update_fast would skip it at t = 2)
+    for _ in range(2):
+        a.grad[...] = np.arange(12.0).reshape(3, 4)
+        b.grad[...] = 1.0
+        opt.step()
+    hyper = dict(lr=0.5, momentum=0.5, dampening=0.0, nesterov=False, weight_decay=0.0)
+    assert calls == [((8,), (8,), 1, [], hyper), ((8,), (8,), 1, [], hyper),
+                     ((4,), (4,), 1, [], hyper),
+                     ((8,), (8,), 2, ["momentum_buffer"], hyper),
+                     ((8,), (8,), 2, ["momentum_buffer"], hyper),
+                     ((4,), (4,), 2, ["momentum_buffer"], hyper)]
+    assert all(type(v) is float for v in calls[0][4].values() if not isinstance(v, bool))
     (flat,) = opt._flats[0]
     assert [(c.lo, c.hi) for c in flat.chunks] == [(0, 8), (8, 16), (16, 20)]
-    assert all(t.shape == (8,) for t in flat._tmp)
-    np.testing.assert_array_equal(opt.state[p]["momentum_buffer"], np.arange(20.0))
-    np.testing.assert_allclose(p.data, -0.1 * np.arange(20.0))
+    # b1 = g, b2 = 0.5 g + g;  p = -0.5 (g + 1.5 g)
+    np.testing.assert_array_equal(opt.state[a]["momentum_buffer"],
+                                  1.5 * np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(opt.state[b]["momentum_buffer"], np.full(8, 1.5))
+    np.testing.assert_array_equal(a.data, -1.25 * np.arange(12.0).reshape(3, 4))
+    buffers = {id(opt.state[p]["momentum_buffer"].base) for p in (a, b)}
+    assert len(buffers) == 1  # one flat momentum buffer, each parameter's state a view of it
 
 
 def test_load_state_dict_of_another_optimizer_class_is_refused():
@@ -537,3 +568,81 @@ def test_parameter_without_gradient_in_a_step_still_moves_as_torch_set_to_none_f
         tp[1].grad = torch.full((3,), 1.0 if step == 0 else 0.0, dtype=torch.float64)
         topt.step()
         np.testing.assert_allclose(trajectory[step], tp[1].detach().numpy(), rtol=1e-12)
+
+
+# ---------------------------------------------------------------------- fast forms
+@st.composite
+def _fast_case(draw):
+    """A rule with a fast form, hyper-parameters that reach its fast and its plain branches."""
+    rule = draw(st.sampled_from(["sgd", "adam", "adamw"]))
+    lr = draw(st.floats(1e-4, 0.5))
+    if rule == "sgd":
+        momentum = draw(st.sampled_from([0.0, 0.5, 0.9, 0.99]))
+        nesterov = momentum > 0 and draw(st.booleans())
+        dampening = 0.0 if nesterov else draw(st.sampled_from([0.0, 0.0, 0.3]))
+        wd = draw(st.sampled_from([0.0, 0.0, 0.01]))
+        return rule, dict(lr=lr, momentum=momentum, nesterov=nesterov, dampening=dampening,
+                          weight_decay=wd)
+    betas = (draw(st.sampled_from([0.0, 0.3, 0.5, 0.9])), draw(st.sampled_from([0.5, 0.999])))
+    return rule, dict(lr=lr, betas=betas, eps=draw(st.sampled_from([1e-8, 1e-3])),
+                      weight_decay=draw(st.sampled_from([0.0, 0.0, 0.1])),
+                      amsgrad=draw(st.booleans()))
+
+
+@given(case=_fast_case(), dtype=st.sampled_from([np.float32, np.float64]),
+       shapes=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 9)), min_size=1, max_size=3),
+       chunk_bytes=st.sampled_from([64, 1 << 18]), seed=st.integers(0, 2**16))
+def test_fast_forms_give_the_plain_update_bit_for_bit(case, dtype, shapes, chunk_bytes, seed):
+    """``update_fast`` (SGD's heavy-ball momentum, Adam, AdamW) is the plain ``update``
+    rewritten in place: the same bits, in float32 and float64, over any chunking."""
+    rule, hyper = case
+    make = {"sgd": optim.SGD, "adam": optim.Adam, "adamw": optim.AdamW}[rule]
+    rng = np.random.default_rng(seed)
+    p0 = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[(rng.standard_normal(s) * 10.0 ** rng.uniform(-4, 1)).astype(dtype)
+              for s in shapes] for _ in range(5)]
+    results = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(optim.optimizer, "CHUNK_BYTES", chunk_bytes)
+            params = [nn.Parameter(v) for v in p0]
+            opt = make(params, **hyper)
+            opt.fast = fast
+            for step_grads in grads:
+                opt.zero_grad()
+                for p, g in zip(params, step_grads):
+                    p.add_grad(g)
+                opt.step()
+        results.append(([p.data.copy() for p in params], opt.state_dict()["state"]))
+    (fast_p, fast_s), (plain_p, plain_s) = results
+    assert all(a.dtype == dtype for a in fast_p)
+    _assert_same_bits(fast_p, plain_p, fast_s, plain_s)
+
+
+@pytest.mark.parametrize("rule,kwargs", [
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("Momentum", dict(lr=0.1)),
+    ("Adam", dict(lr=0.1)),
+    ("AdamW", dict(lr=0.1, weight_decay=0.1)),
+])
+def test_fast_form_is_what_runs_after_the_first_step(rule, kwargs):
+    """Heavy-ball SGD, Adam and AdamW take their fast form from the second step on (the
+    first step creates the state in the plain update); ``fast = False`` runs the plain
+    update at every step."""
+    calls = []
+
+    class Spy(getattr(optim, rule)):
+        def update(self, p, g, state, t, **hyper):
+            calls.append(t)
+            super().update(p, g, state, t, **hyper)
+
+    p = nn.Parameter(np.ones(3))
+    opt = Spy([p], **kwargs)
+    p.grad[...] = 1.0
+    for _ in range(3):
+        opt.step()
+    assert calls == [1]
+    opt.fast = False
+    for _ in range(2):
+        opt.step()
+    assert calls == [1, 4, 5]
