@@ -44,6 +44,11 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return keep_dtype(special.expit(x), x)
 
 
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf(x) = 2/sqrt(pi) int_0^x exp(-t^2) dt (scipy.special.erf), dtype kept."""
+    return keep_dtype(special.erf(x), x)
+
+
 def keep_dtype(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     """``y`` in ``x``'s floating dtype. SciPy's special functions have no float16 loop and
     compute float16 in float64; the result goes back to the input's dtype."""
@@ -60,6 +65,18 @@ def softplus(x: np.ndarray) -> np.ndarray:
     """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), stable for any x."""
     with np.errstate(under="ignore"):
         return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def same_layout(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` laid out in memory like ``like`` (same shape), e.g. channels-last.
+
+    Elementwise NumPy operations on two arrays of different memory layouts run several
+    times slower than on one layout; a layer returning a gradient to a layer that caches
+    arrays in its own layout hands it back in that layout.
+    """
+    out = np.empty_like(like)  # order="K": like's strides
+    out[...] = a
+    return out
 
 
 _ONES: dict[tuple[int, str], np.ndarray] = {}
