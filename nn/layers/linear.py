@@ -55,9 +55,9 @@ class Linear(Layer):
         x = check_input(self, x, last_dim=self.in_features, dtype=self.weight.dtype)
         self._cache = x
         X = x.reshape(-1, self.in_features)          # (M, in): every leading dim as rows
-        y = X @ self.weight.data                     # y = X W + b
+        y = X @ self.weight.data                     # y = X W
         if self.bias is not None:
-            y += self.bias.data
+            y += self.bias.data                      #     + b
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
