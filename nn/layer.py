@@ -276,14 +276,62 @@ class Layer:
 
 
 # ---------------------------------------------------------------------- input checks
+# A layer calls one of these at the top of forward / backward and then writes only math:
+#
+#     x = check_input(self, x, last_dim=self.in_features, dtype=self.weight.dtype)
+#     G = check_grad(self, grad_y, out_shape, self.weight.dtype)
+#
+# The common case (a plain ndarray of the right dtype and shape) costs one call and a few
+# comparisons, so layers need no fast-path copies of their own; anything else goes to the
+# slow path, which returns a usable array or raises the error the input deserves.
+
 def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
                 last_dim: int | None = None, dtype: np.dtype | None = None,
                 expected: str = "") -> np.ndarray:
-    """Validate a floating input; raise TypeError/ValueError naming the layer and shapes.
+    """``x`` as a plain floating ndarray, or a TypeError/ValueError naming the layer and shapes.
 
-    ``dtype`` (the layer's parameter dtype) must match exactly: a layer never silently
-    changes dtype.
+    Parameters
+    ----------
+    layer : Layer
+        The layer checking its input (named in the error).
+    x : ndarray
+        The input. An ndarray subclass (``np.memmap``, ...) comes back as a plain view.
+    ndim, min_ndim, last_dim : int, optional
+        Exact number of dims, minimum number of dims, size of the last dim.
+    dtype : numpy dtype, optional
+        The layer's parameter dtype, which ``x`` must match exactly (a layer never silently
+        changes dtype); ``None`` accepts any floating dtype.
+    expected : str
+        The expected shape as the error should print it, e.g. ``"(N, C, H, W)"``.
     """
+    if (type(x) is np.ndarray
+            and (x.dtype == dtype if dtype is not None else x.dtype.kind == "f")
+            and x.ndim >= min_ndim and (ndim is None or x.ndim == ndim)
+            and (last_dim is None or (x.ndim > 0 and x.shape[-1] == last_dim))):
+        return x
+    return _checked_input(layer, x, ndim, min_ndim, last_dim, dtype, expected)
+
+
+def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient as a plain ndarray of the forward output's ``shape`` and ``dtype``.
+
+    A gradient of another numeric dtype is cast (a float64 gradient into a float32 layer
+    costs a cast, never a float64 computation); a wrong shape or a non-array raises an
+    error naming the layer, the expected shape and the shape received.
+    """
+    if type(grad_y) is np.ndarray and grad_y.shape == shape and grad_y.dtype == dtype:
+        return grad_y
+    return _checked_grad(layer, grad_y, shape, dtype)
+
+
+def plain(a: np.ndarray) -> np.ndarray:
+    """An ndarray subclass (``np.memmap``, ...) as a plain ndarray view of the same memory
+    (no copy), so that what a layer returns and caches is a plain ndarray."""
+    return a if type(a) is np.ndarray else a.view(np.ndarray)
+
+
+def _checked_input(layer: Layer, x, ndim, min_ndim, last_dim, dtype, expected) -> np.ndarray:
+    """The slow path of :func:`check_input`: raise, or return a plain view of a good input."""
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{layer.label()}: expected a numpy.ndarray input, got {type(x).__name__}")
     if x.dtype.kind != "f":
@@ -296,21 +344,15 @@ def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
             f"cast the input (x.astype(np.{dtype})) or the layer (layer.astype(np.{x.dtype}))"
         )
     bad = (ndim is not None and x.ndim != ndim) or x.ndim < min_ndim or (
-        last_dim is not None and x.shape[-1] != last_dim)
+        last_dim is not None and (x.ndim == 0 or x.shape[-1] != last_dim))
     if bad:
         want = expected or _shape_text(ndim, min_ndim, last_dim)
         raise ValueError(f"{layer.label()}: expected input of shape {want}, got {x.shape}")
     return plain(x)
 
 
-def plain(a: np.ndarray) -> np.ndarray:
-    """An ndarray subclass (``np.memmap``, ...) as a plain ndarray view of the same memory
-    (no copy), so that what a layer returns and caches is a plain ndarray."""
-    return a if type(a) is np.ndarray else a.view(np.ndarray)
-
-
-def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """Validate the upstream gradient against the forward output's shape; cast its dtype."""
+def _checked_grad(layer: Layer, grad_y, shape, dtype) -> np.ndarray:
+    """The slow path of :func:`check_grad`: raise, or cast / plain-view a usable gradient."""
     if not isinstance(grad_y, np.ndarray):
         raise TypeError(
             f"{layer.label()}: backward expected a numpy.ndarray gradient, "

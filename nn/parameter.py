@@ -47,7 +47,7 @@ class Parameter:
     ``add_grad(v)``                        ``grad += v`` (layers)
     ``add_grad_matmul(a, b)``              ``grad += a @ b`` (layers; a fast kernel whose
                                            plain reference is that line, see
-                                           tests/test_core.py)
+                                           tests/test_kernels.py)
     ``grad_buffer()``                      ``(array, overwrite)`` for a layer writing a
                                            whole contribution with ``out=``
     ``grad_view()``                        read the gradient without keeping it

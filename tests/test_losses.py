@@ -214,6 +214,72 @@ def test_backward_scales_by_upstream_and_is_repeatable():
         np.testing.assert_array_equal(loss.backward(), g1)
 
 
+def _factor_cases():
+    """(id, loss factory, x, target) for every loss and target kind, float64, inputs away
+    from kinks (hinge margins) and from the clamps (BCE)."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((5, 4))
+    idx = np.array([0, 3, 1, 1, 2])
+    probs = rng.random((5, 4))
+    probs /= probs.sum(axis=1, keepdims=True)
+    seq = rng.standard_normal((2, 3, 4))
+    seq_idx = np.array([[0, 3, 1], [2, 2, -100]])
+    signs = np.where(rng.random((5, 4)) < 0.5, -1.0, 1.0)
+    return [
+        ("mse", lambda r: nn.MSELoss(reduction=r), x, rng.standard_normal((5, 4))),
+        ("ce-index", lambda r: nn.CrossEntropyLoss(reduction=r), x, idx),
+        ("ce-smooth-ignore", lambda r: nn.CrossEntropyLoss(
+            reduction=r, label_smoothing=0.2, ignore_index=-100), seq, seq_idx),
+        ("ce-probs", lambda r: nn.CrossEntropyLoss(reduction=r, label_smoothing=0.1), x, probs),
+        ("bce", lambda r: nn.BCELoss(reduction=r), rng.uniform(0.05, 0.95, (5, 4)),
+         rng.random((5, 4))),
+        ("bce-logits", lambda r: nn.BCEWithLogitsLoss(reduction=r), x, rng.random((5, 4))),
+        ("bce-logits-pos-weight", lambda r: nn.BCEWithLogitsLoss(
+            reduction=r, pos_weight=np.array([0.5, 1.0, 2.0, 3.0])), x, rng.random((5, 4))),
+        ("hinge-multi", lambda r: nn.HingeLoss(reduction=r), x, idx),
+        ("hinge-binary", lambda r: nn.HingeLoss(reduction=r), 0.8 * x, signs),
+    ]
+
+
+_FACTOR_CASES = _factor_cases()
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("factor", [0.0, 1.0, 2.0, 0.5, -3.0, 0.3])
+@pytest.mark.parametrize("case", _FACTOR_CASES, ids=[c[0] for c in _FACTOR_CASES])
+def test_backward_factor_scales_the_gradient(case, factor, reduction):
+    """backward(f) is f * backward(1) and the finite-difference gradient of f * L, for
+    every loss and reduction, including f = 0 and f = 2 (a shortcut that treats a special
+    value of f wrongly is caught here; gradcheck's random upstream scalar would miss it)."""
+    _, make, x, target = case
+    loss = make(reduction)
+    loss(x, target)
+    g1 = loss.backward()
+    np.testing.assert_array_equal(loss.backward(1.0), g1)
+    g = loss.backward(factor)
+    assert g.shape == x.shape and g.dtype == x.dtype
+    if factor in (0.0, 1.0, 2.0, 0.5):  # powers of two (and 0): the product is exact
+        np.testing.assert_array_equal(g, factor * g1)
+    else:
+        np.testing.assert_allclose(g, factor * g1, rtol=1e-15, atol=0)
+    if factor == 0.0:
+        assert not np.any(g)
+    np.testing.assert_array_equal(loss.backward(np.float64(factor)), g)  # a NumPy scalar
+    probe = make(reduction)  # a second instance: each call of forward replaces the cache
+    numeric = nn.numerical_gradient(lambda z: factor * probe(z, target), x)
+    np.testing.assert_allclose(g, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_backward_factor_on_a_float32_loss_keeps_float32():
+    loss = nn.CrossEntropyLoss()
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(F32)
+    loss(x, np.array([0, 1, 2, 2, 1, 0]))
+    for factor in (0.0, 2.0, 0.5):
+        g = loss.backward(factor)
+        assert g.dtype == F32
+        np.testing.assert_array_equal(g, F32(factor) * loss.backward())
+
+
 def test_forward_does_not_mutate_input_or_target():
     x = np.random.default_rng(0).standard_normal((4, 3))
     cases = [(nn.CrossEntropyLoss(label_smoothing=0.1), np.array([0, 2, 1, 1])),

@@ -4,9 +4,9 @@ Each backward is the vector-Jacobian product g ↦ g·∂y/∂x, written in the 
 (g = grad_y). Derivations: docs/math/activations.md.
 
 Products of small numbers (y*y for a tiny tanh, x*phi(x) for a very negative x) may
-underflow to zero; that is the right limit, so those lines silence underflow locally and
-nothing trips ``np.errstate(all="raise")``. A 0-d input gives a 0-d ndarray back, never a
-NumPy scalar.
+underflow to zero; that is the right limit, so those classes set ``underflow_ok`` and the
+base class silences underflow around their math: nothing trips
+``np.errstate(all="raise")``. A 0-d input gives a 0-d ndarray back, never a NumPy scalar.
 """
 
 from __future__ import annotations
@@ -14,48 +14,50 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import special
 
 from .. import functional as F
-from ..layer import Layer, check_grad, plain
+from ..layer import Layer, check_grad, check_input
 
 
 class Activation(Layer):
     """Base for parameter-free layers whose output has the input's shape.
 
-    Subclasses implement ``_forward(x) -> (y, cache)`` and ``_backward(g, cache) -> dx``;
-    this class checks the input (a floating ndarray) and the gradient's shape and dtype.
+    A subclass writes only the math: ``_forward(x) -> (y, cache)`` and
+    ``_backward(g, cache) -> dx``. This class does the rest once, around it: it checks the
+    input (a floating ndarray with at least ``min_ndim`` dims) and the upstream gradient
+    (the output's shape and dtype), keeps what ``backward`` needs, silences the benign
+    underflow of tiny products when ``underflow_ok`` is set, and returns 0-d ndarrays (never
+    NumPy scalars) for a 0-d input.
     """
 
     min_ndim = 0
+    #: The math may underflow a tiny product to 0, which is the right limit: run it under
+    #: ``np.errstate(under="ignore")`` so that ``np.errstate(all="raise")`` does not trip.
+    underflow_ok = False
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim < self.min_ndim:
-            x = self._bad_input(x)
-        y, cache = self._forward(x)
+        x = check_input(self, x, min_ndim=self.min_ndim)
+        y, cache = self._quietly(self._forward, x)
         self._cache = (cache, x.shape, x.dtype)
         return y if x.ndim else np.asarray(y)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray:
         cache, shape, dtype = self._saved()
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dtype:
-            grad_y = check_grad(self, grad_y, shape, dtype)
-        dx = self._backward(grad_y, cache)
-        return dx if grad_y.ndim else np.asarray(dx)
+        g = check_grad(self, grad_y, shape, dtype)
+        dx = self._quietly(self._backward, g, cache)
+        return dx if g.ndim else np.asarray(dx)
 
-    def _bad_input(self, x) -> np.ndarray:
-        """Raise the error ``x`` deserves, or return a plain view of a good ndarray subclass
-        (an ``np.memmap``)."""
-        if not isinstance(x, np.ndarray):
-            raise TypeError(
-                f"{self.label()}: expected a numpy.ndarray input, got {type(x).__name__}")
-        if x.dtype.kind != "f":
-            raise TypeError(f"{self.label()}: expected a floating input, got dtype {x.dtype}")
-        if x.ndim >= self.min_ndim:
-            return plain(x)
-        raise ValueError(
-            f"{self.label()}: expected an input with at least {self.min_ndim} dims, got {x.shape}"
-        )
+    def _quietly(self, method, *args):
+        if not self.underflow_ok:
+            return method(*args)
+        with np.errstate(under="ignore"):
+            return method(*args)
+
+    def _forward(self, x: np.ndarray) -> tuple[np.ndarray, object]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
+
+    def _backward(self, g: np.ndarray, cache) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} does not implement _backward")
 
 
 class ReLU(Activation):
@@ -65,12 +67,11 @@ class ReLU(Activation):
     """
 
     def _forward(self, x):
-        y = np.maximum(x, 0)
+        y = np.maximum(x, 0)                         # y = max(x, 0)
         return y, y
 
     def _backward(self, g, y):
-        # dx = g * [y > 0]
-        return g * (y > 0)
+        return g * (y > 0)                           # dx = g [x > 0]
 
 
 class LeakyReLU(Activation):
@@ -87,11 +88,12 @@ class LeakyReLU(Activation):
 
     def _forward(self, x):
         positive = x > 0
-        return np.where(positive, x, x * self.negative_slope), positive
+        a = self.negative_slope
+        return np.where(positive, x, a * x), positive     # y = x if x > 0 else a x
 
     def _backward(self, g, positive):
-        # dx = g * (1 if x > 0 else a)
-        return np.where(positive, g, g * self.negative_slope)
+        a = self.negative_slope
+        return np.where(positive, g, a * g)               # dx = g if x > 0 else a g
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -100,31 +102,31 @@ class LeakyReLU(Activation):
 class Sigmoid(Activation):
     """y = 1 / (1 + exp(-x)) (stable: scipy.special.expit);  dx = g * y * (1 - y).  Caches y."""
 
+    underflow_ok = True
+
     def _forward(self, x):
-        y = F.sigmoid(x)
+        y = F.sigmoid(x)                             # y = σ(x)
         return y, y
 
     def _backward(self, g, y):
-        # dx = g y (1 - y)
-        with np.errstate(under="ignore"):
-            return g * y * (1 - y)
+        return g * y * (1 - y)                       # dx = g y (1 - y)
 
 
 class Tanh(Activation):
     """y = tanh(x);  dx = g * (1 - y^2).  Caches y."""
 
+    underflow_ok = True
+
     def _forward(self, x):
-        y = np.tanh(x)
+        y = np.tanh(x)                               # y = tanh(x)
         return y, y
 
     def _backward(self, g, y):
-        # dx = g (1 - y^2)
-        with np.errstate(under="ignore"):
-            return g * (1 - y * y)
+        return g * (1 - y * y)                       # dx = g (1 - y^2)
 
 
-_INV_SQRT2 = 1.0 / math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 class GELU(Activation):
@@ -133,23 +135,23 @@ class GELU(Activation):
     dx = g * (Phi(x) + x * phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).  Caches x and Phi(x).
     """
 
+    underflow_ok = True
+
     def _forward(self, x):
-        with np.errstate(under="ignore"):
-            cdf = F.keep_dtype(special.erf(x * _INV_SQRT2), x)
-            cdf += 1
-            cdf *= 0.5
-            return x * cdf, (x, cdf)
+        Phi = 0.5 * (1 + F.erf(x / _SQRT2))          # Φ(x) = (1 + erf(x / √2)) / 2
+        y = x * Phi                                  # y = x Φ(x)
+        return y, (x, Phi)
 
     def _backward(self, g, cache):
-        x, cdf = cache
-        # dx = g (Phi + x phi)
-        with np.errstate(under="ignore"):
-            pdf = np.exp(-0.5 * x * x)
-            pdf *= _INV_SQRT_2PI
-            return g * (cdf + x * pdf)
+        x, Phi = cache
+        phi = np.exp(-0.5 * x * x) / _SQRT_2PI       # φ(x) = exp(-x² / 2) / √(2π)
+        return g * (Phi + x * phi)                   # dx = g (Φ(x) + x φ(x))
 
 
 class _AxisActivation(Activation):
+    min_ndim = 1
+    underflow_ok = True
+
     def __init__(self, axis: int = -1):
         super().__init__()
         if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
@@ -172,16 +174,13 @@ class Softmax(_AxisActivation):
     dx = y * (g - sum(g * y, axis)).  Caches y.
     """
 
-    min_ndim = 1
-
     def _forward(self, x):
-        y = F.softmax(x, axis=self.axis)
+        y = F.softmax(x, axis=self.axis)             # y = exp(x) / Σ exp(x)
         return y, y
 
     def _backward(self, g, y):
-        # dx = y (g - <g, y>)
-        with np.errstate(under="ignore"):
-            return y * (g - (g * y).sum(axis=self.axis, keepdims=True))
+        gy = (g * y).sum(axis=self.axis, keepdims=True)   # <g, y>
+        return y * (g - gy)                               # dx = y (g - <g, y>)
 
 
 class LogSoftmax(_AxisActivation):
@@ -190,14 +189,10 @@ class LogSoftmax(_AxisActivation):
     dx = g - softmax(x) * sum(g, axis), with softmax(x) = exp(y).  Caches y.
     """
 
-    min_ndim = 1
-
     def _forward(self, x):
-        y = F.log_softmax(x, axis=self.axis)
+        y = F.log_softmax(x, axis=self.axis)         # y = x - logsumexp(x)
         return y, y
 
     def _backward(self, g, y):
-        # dx = g - p * sum(g), p = exp(y)
-        with np.errstate(under="ignore"):
-            p = np.exp(y)
-            return g - p * g.sum(axis=self.axis, keepdims=True)
+        p = np.exp(y)                                          # p = softmax(x)
+        return g - p * g.sum(axis=self.axis, keepdims=True)    # dx = g - p Σ g

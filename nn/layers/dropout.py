@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from .._config import get_rng
-from ..layer import Layer, check_grad, check_input
+from .activation import Activation
 
 
-class Dropout(Layer):
+class Dropout(Activation):
     """Inverted dropout with drop probability ``p`` (PyTorch's meaning).
 
     Train mode::
@@ -18,7 +18,8 @@ class Dropout(Layer):
 
     Eval mode (or ``p == 0``): y = x, dx = g.  Shapes: y and dx have x's shape.
     ``forward`` caches ``s`` (``None`` when it acts as the identity). The mask is drawn
-    from ``rng`` (the global generator when ``None``).
+    from ``rng`` (the global generator when ``None``). Input checks, caching and 0-d
+    handling come from the :class:`~nn.layers.activation.Activation` base class.
     """
 
     def __init__(self, p: float = 0.5, rng=None):
@@ -29,25 +30,24 @@ class Dropout(Layer):
         self.p = float(p)
         self.rng = get_rng(rng)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        x = check_input(self, x, min_ndim=0)
+    def _forward(self, x):
         if not self.training or self.p == 0.0:
-            self._cache = (None, x.shape, x.dtype)
-            return x.copy()
-        # uniform draws in the input's dtype (float32 or float64; float16 draws float32)
-        draw = x.dtype if x.dtype in (np.float32, np.float64) else np.float32
-        keep = self.rng.random(x.shape, dtype=draw) >= self.p
-        scale = keep * x.dtype.type(1.0 / (1.0 - self.p))
-        self._cache = (scale, x.shape, x.dtype)
-        return np.asarray(x * scale)
+            return x.copy(), None                                # y = x
+        u = self.rng.random(x.shape, dtype=_uniform_dtype(x.dtype))
+        m = u >= self.p                                          # m ~ Bernoulli(1 - p)
+        s = m * x.dtype.type(1 / (1 - self.p))                   # s = m / (1 - p)
+        return x * s, s                                          # y = x s
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
-        scale, shape, dtype = self._saved()
-        grad_y = check_grad(self, grad_y, shape, dtype)
-        if scale is None:
-            return grad_y.copy()
-        # dx = g * s
-        return np.asarray(grad_y * scale)
+    def _backward(self, g, s):
+        if s is None:
+            return g.copy()                                      # dx = g
+        return g * s                                             # dx = g s
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+def _uniform_dtype(dtype: np.dtype) -> type:
+    """The dtype of the uniform draws: the input's (float32 or float64); float16 draws
+    float32 (``Generator.random`` has no float16)."""
+    return dtype.type if dtype in (np.float32, np.float64) else np.float32
