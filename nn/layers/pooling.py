@@ -76,8 +76,7 @@ class _Pool2d(Layer):
         return any(s < k for s, k in zip(self.stride, self.kernel_size))
 
     def _check(self, x) -> tuple[int, int, int, int]:
-        if type(x) is not np.ndarray or x.dtype.kind != "f" or x.ndim != 4:
-            check_input(self, x, ndim=4, expected="(N, C, H, W)")
+        check_input(self, x, ndim=4, expected="(N, C, H, W)")
         shape = self.output_shape(x.shape)
         if shape[2] <= 0 or shape[3] <= 0:
             (kh, kw), (ph, pw) = self.kernel_size, self.padding
@@ -103,8 +102,7 @@ class _Pool2d(Layer):
     def _grad(self, grad_y, shape, dtype, channels_last: bool):
         """The checked upstream gradient, in the layout of the forward's work arrays (one
         copy when it arrives in the other one, e.g. C order from Flatten.backward)."""
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dtype:
-            grad_y = check_grad(self, grad_y, shape, dtype)
+        grad_y = check_grad(self, grad_y, shape, dtype)
         if shape[1] > 1 and (grad_y.strides[1] < grad_y.strides[3]) != channels_last:
             g = _alloc(shape, dtype, channels_last, owner=self, name="grad")
             np.copyto(g, grad_y)
