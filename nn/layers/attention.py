@@ -53,8 +53,14 @@ class MultiHeadAttention(Layer):
     then ``dQ = dS K / sqrt(d)``, ``dK = dS^T Q / sqrt(d)``, ``dV = P^T dC``; every head of
     every example in one batched ``np.matmul`` on ``(N, H, T, ...)`` arrays.
 
-    ``forward`` caches the heads of Q (pre-scaled by 1/sqrt(d)), K and V, the attention
-    weights and the context; the last weights are readable as :attr:`attention_weights`.
+    ``forward`` caches Q, K, V split into heads ``(N, H, T, d)``, the attention weights P
+    ``(N, H, T, T)`` (readable as :attr:`attention_weights`), P after attention dropout and
+    the context C ``(N*T, E)``.
+
+    Layout: S is computed as (K Q^T)^T, the same numbers stored key-major, so that the
+    softmax's reductions over the keys run across contiguous rows (2-3x faster than along a
+    short last axis); P, dP and dS keep that layout (docs/math/attention.md, "All heads at
+    once").
 
     Parameters
     ----------
@@ -166,7 +172,7 @@ class MultiHeadAttention(Layer):
         K = self._heads(self.k_proj.forward(x2), N, T)      # K = x W_k + b_k
         V = self._heads(self.v_proj.forward(x2), N, T)      # V = x W_v + b_v
         # S = Q K^T / sqrt(d), computed as (K Q^T)^T: the same numbers, stored key-major
-        # (see "Layout" in the class docstring), so that the softmax's max and sum over the
+        # (see Layout in the class docstring), so that the softmax's max and sum over the
         # keys run across contiguous rows
         S = (K @ Q.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2) / math.sqrt(d)
         if self.causal or mask is not None:
