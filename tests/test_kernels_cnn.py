@@ -1,5 +1,5 @@
-"""The fast forms in Conv2d against the plain equations of docs/math/conv.md (float64,
-rtol 1e-12, hypothesis cases).
+"""The fast forms in Conv2d and MaxPool2d against the plain equations of docs/math/conv.md
+(float64, rtol 1e-12, hypothesis cases).
 
 Conv2d keeps three measured speed forms (benchmarks/README.md, "Strategies chosen"): im2col
 by one copy per kernel offset for few NCHW channels, the bias added through a wide view of
@@ -18,8 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strategies import seeds
 from test_conv import conv_configs, random_input
+from test_pooling import pool_configs
 
 import nn
+from nn.layers.pooling import max_pool_backward_plain, max_pool_plain
 
 
 def im2col_plain(x, kernel, stride, padding, dilation, out_hw):
@@ -76,3 +78,33 @@ def test_conv2d_equals_the_plain_im2col_equations(cfg, seed, bias, channels_last
     dx_plain = col2im_plain(Gm @ Wm.T, x.shape, layer.kernel_size, layer.stride,
                             layer.padding, layer.dilation, (Ho, Wo))
     np.testing.assert_allclose(dx, dx_plain, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- max pooling
+@given(cfg=pool_configs(max_side=7), seed=seeds, channels_last=st.booleans(),
+       blank=st.booleans())
+def test_maxpool_kernels_equal_their_plain_forms(cfg, seed, channels_last, blank):
+    """max_pool_fast / max_pool_backward_fast (what MaxPool2d runs) against
+    max_pool_plain / max_pool_backward_plain: values, arg-max indices (ties included:
+    ``blank`` draws values from {0, 1}) and the input gradient."""
+    N, C, H, W, k, s, p = cfg
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 2, (N, C, H, W)).astype(np.float64) if blank \
+        else rng.standard_normal((N, C, H, W))
+    layer = nn.MaxPool2d(k, s, p)
+    y = layer(random_input_layout(x, channels_last))
+    g = rng.standard_normal(y.shape)
+    dx = layer.backward(random_input_layout(g, channels_last))
+
+    (ph, pw), (_, _, Ho, Wo) = layer.padding, y.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
+    offsets = layer.offsets((Ho, Wo))
+    y_plain, idx_plain = max_pool_plain(xp, offsets, y.shape)
+    dxp = max_pool_backward_plain(g, idx_plain, offsets, xp.shape)
+    np.testing.assert_array_equal(y, y_plain)
+    np.testing.assert_allclose(dx, dxp[:, :, ph:ph + H, pw:pw + W], rtol=1e-12, atol=0)
+
+
+def random_input_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
+    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) \
+        if channels_last else a
