@@ -252,3 +252,142 @@ def test_errors_name_the_layer_and_shapes(cls):
     layer(np.zeros((1, 1, 4, 4), F32))
     with pytest.raises(ValueError, match=r"gradient of shape \(1, 1, 2, 2\)"):
         layer.backward(np.zeros((1, 1, 3, 3), F32))
+
+
+# ---------------------------------------------------------------------- dirty memory
+# Found by a mutation run: a backward that leaves part of dx unwritten passes every test
+# above when fresh memory happens to be zero. Here every np.empty / np.empty_like returns
+# garbage (NaN for floats), work arrays are reused dirty, and dx is compared with a plain
+# reference: entries no window reaches (stride > kernel, or a last row/column that does
+# not fill a window, or padding on one side only) must be exactly 0.
+
+def pool_reference(layer, x: np.ndarray, g: np.ndarray):
+    """(y, dx) of ``layer``'s pooling by a loop over windows, PyTorch's semantics."""
+    kind = "max" if isinstance(layer, nn.MaxPool2d) else "avg"
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel_size, layer.stride, layer.padding
+    N, C, H, W = x.shape
+    xp = np.full((N, C, H + 2 * ph, W + 2 * pw), -np.inf if kind == "max" else 0.0)
+    xp[:, :, ph:ph + H, pw:pw + W] = x
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    y = np.zeros((N, C, Ho, Wo))
+    dxp = np.zeros_like(xp)
+    for n in range(N):
+        for c in range(C):
+            for i in range(Ho):
+                for j in range(Wo):
+                    win = xp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    dwin = dxp[n, c, i * sh:i * sh + kh, j * sw:j * sw + kw]
+                    if kind == "max":
+                        a, q = np.unravel_index(np.argmax(win), win.shape)  # first maximum
+                        y[n, c, i, j] = win[a, q]
+                        dwin[a, q] += g[n, c, i, j]
+                    else:
+                        y[n, c, i, j] = win.mean()
+                        dwin += g[n, c, i, j] / (kh * kw)
+    return y, dxp[:, :, ph:ph + H, pw:pw + W]
+
+
+class garbage_memory:
+    """Within the block, ``np.empty`` and ``np.empty_like`` return arrays full of garbage
+    (NaN for floating dtypes), as reused memory may be."""
+
+    def __enter__(self):
+        self.empty, self.empty_like = np.empty, np.empty_like
+
+        def dirty(a):
+            a.fill(np.nan if a.dtype.kind in "fc" else 1 if a.dtype.kind == "b" else 77)
+            return a
+
+        np.empty = lambda *args, **kw: dirty(self.empty(*args, **kw))
+        np.empty_like = lambda *args, **kw: dirty(self.empty_like(*args, **kw))
+        return self
+
+    def __exit__(self, *exc):
+        np.empty, np.empty_like = self.empty, self.empty_like
+
+
+# (shape, kernel, stride, padding): stride == kernel with padding on one side or of
+# unequal sizes, input rows/columns that no window reaches, gaps, non-square everything
+DIRTY_CASES = [
+    ((2, 3, 6, 6), 3, 3, (1, 0)),         # stride == kernel: input row 5 in no window
+    ((1, 2, 4, 6), (2, 3), (2, 3), (1, 1)),   # input column 5 in no window
+    ((1, 2, 3, 6), 3, None, (1, 0)),      # input row 2 in no window, columns tiled
+    ((2, 3, 5, 7), 2, 2, 0),              # no padding, odd sizes: last row and column
+    ((2, 3, 5, 6), 2, None, (1, 0)),      # padding that completes every window
+    ((1, 2, 7, 7), 3, 3, 1),
+    ((1, 2, 8, 6), 2, 2, 0),              # exact tiling: every entry in one window
+    ((1, 2, 9, 8), 2, 3, 1),              # stride > kernel: gaps
+    ((1, 2, 6, 7), 3, 1, 1),              # overlapping windows
+]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("shape,k,s,p", DIRTY_CASES)
+def test_backward_writes_every_entry_into_garbage_memory(kind, layout, shape, k, s, p):
+    cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+    rng = np.random.default_rng(3)
+    x = distinct(rng.standard_normal(shape)) if kind == "max" else rng.standard_normal(shape)
+    layer = cls(k, s, p)
+    g = rng.standard_normal(layer.output_shape(shape))
+    y_ref, dx_ref = pool_reference(layer, x, g)
+    x_in, g_in = (channels_last(x), channels_last(g)) if layout == "nhwc" else (x, g)
+    with garbage_memory():
+        for _ in range(2):                  # the second time, the work arrays are reused
+            y = layer(x_in)
+            dx = layer.backward(g_in)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("shape,k,s,p", DIRTY_CASES)
+def test_dirty_memory_matches_torch(kind, shape, k, s, p):
+    torch = pytest.importorskip("torch")
+    cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+    rng = np.random.default_rng(4)
+    x = distinct(rng.standard_normal(shape)) if kind == "max" else rng.standard_normal(shape)
+    layer = cls(k, s, p)
+    g = rng.standard_normal(layer.output_shape(shape))
+    with garbage_memory():
+        y, dx = layer(x), layer.backward(g)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    yt = torch_pool(torch, layer)(xt)
+    yt.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+@st.composite
+def tiling_configs(draw):
+    """pool_configs, half of them with stride == kernel (the case that may skip zeroing)."""
+    N, C, H, W, k, s, p = draw(pool_configs(max_side=8))
+    if draw(st.booleans(), label="stride == kernel"):
+        s = k
+    return N, C, H, W, k, s, p
+
+
+@given(cfg=tiling_configs(), seed=seeds, layout=st.sampled_from(["nchw", "nhwc"]))
+def test_backward_twice_and_after_other_inputs_equals_a_fresh_layer(cfg, seed, layout):
+    """Backward into reused, dirty work arrays (after a forward/backward on other values,
+    then a second backward with another upstream gradient) equals a fresh layer's, and
+    both equal the plain reference, in garbage-filled fresh memory."""
+    N, C, H, W, k, s, p = cfg
+    rng = np.random.default_rng(seed)
+    fix = channels_last if layout == "nhwc" else (lambda a: a)
+    for cls in (nn.MaxPool2d, nn.AvgPool2d):
+        x = distinct(rng.standard_normal((N, C, H, W)))
+        out_shape = cls(k, s, p).output_shape(x.shape)
+        g1, g2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
+        used, fresh = cls(k, s, p), cls(k, s, p)
+        with garbage_memory():
+            used(fix(-x + 1e3))
+            used.backward(fix(rng.standard_normal(out_shape) * 1e3))
+            used(fix(x))
+            used.backward(fix(g1))
+            dx_used = used.backward(fix(g2))
+            fresh(fix(x))
+            dx_fresh = fresh.backward(fix(g2))
+        _, dx_ref = pool_reference(fresh, x, g2)
+        np.testing.assert_array_equal(dx_used, dx_fresh)
+        np.testing.assert_allclose(dx_fresh, dx_ref, rtol=1e-13, atol=1e-14)

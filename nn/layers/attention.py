@@ -27,7 +27,6 @@ import math
 
 import numpy as np
 
-from .. import functional as F
 from .._config import get_rng
 from ..layer import Layer, check_grad, check_input
 from .dropout import Dropout
@@ -54,8 +53,14 @@ class MultiHeadAttention(Layer):
     then ``dQ = dS K / sqrt(d)``, ``dK = dS^T Q / sqrt(d)``, ``dV = P^T dC``; every head of
     every example in one batched ``np.matmul`` on ``(N, H, T, ...)`` arrays.
 
-    ``forward`` caches the heads of Q (pre-scaled by 1/sqrt(d)), K and V, the attention
-    weights and the context; the last weights are readable as :attr:`attention_weights`.
+    ``forward`` caches Q, K, V split into heads ``(N, H, T, d)``, the attention weights P
+    ``(N, H, T, T)`` (readable as :attr:`attention_weights`), P after attention dropout and
+    the context C ``(N*T, E)``.
+
+    Layout: S is computed as (K Q^T)^T, the same numbers stored key-major, so that the
+    softmax's reductions over the keys run across contiguous rows (2-3x faster than along a
+    short last axis); P, dP and dS keep that layout (docs/math/attention.md, "All heads at
+    once").
 
     Parameters
     ----------
@@ -122,18 +127,23 @@ class MultiHeadAttention(Layer):
                              f"(batch, keys), got {mask.shape}")
         return mask
 
-    @staticmethod
-    def _causal_bias(T: int, dtype: np.dtype) -> np.ndarray:
-        """(T, T) additive mask in the key-major layout [j, i]: -inf where key j > query i."""
-        key = (T, np.dtype(dtype).str)
-        bias = _CAUSAL.get(key)
-        if bias is None:
-            if len(_CAUSAL) > 32:
-                _CAUSAL.clear()
-            j = np.arange(T)
-            bias = np.where(j[:, None] > j[None, :], -np.inf, 0.0).astype(dtype)
-            bias.flags.writeable = False
-            _CAUSAL[key] = bias
+    def _heads(self, a: np.ndarray, N: int, T: int) -> np.ndarray:
+        """(N*T, E) -> (N, H, T, d): head h is columns [h*d, (h+1)*d) (a view)."""
+        return a.reshape(N, T, self.num_heads, self.head_dim).transpose(0, 2, 1, 3)
+
+    def _merge(self, a: np.ndarray) -> np.ndarray:
+        """(N, H, T, d) -> (N*T, E): the heads side by side again (one copy)."""
+        N, H, T, d = a.shape
+        return a.transpose(0, 2, 1, 3).reshape(N * T, H * d)
+
+    def _mask_bias(self, mask: np.ndarray | None, T: int, dtype) -> np.ndarray | float:
+        """What the masks add to the scores S (N, H, T_query, T_key): -inf at ignored keys
+        (keys after the query when causal; True entries of the key-padding mask)."""
+        bias = np.zeros((1, 1, T, T), dtype)
+        if self.causal:
+            bias = bias + np.triu(np.full((T, T), -np.inf, dtype), k=1)   # key j > query i
+        if mask is not None:
+            bias = bias + np.where(mask, -np.inf, 0).astype(dtype)[:, None, None, :]
         return bias
 
     def set_input_grad(self, flag: bool) -> bool:
@@ -148,97 +158,54 @@ class MultiHeadAttention(Layer):
         """The last forward's attention weights ``(N, H, T_query, T_key)`` (before dropout)."""
         if self._cache is None:
             return None
-        return self._cache[3].transpose(0, 1, 3, 2)
+        return self._cache[4]
 
     # ------------------------------------------------------------------ forward / backward
-    # Layout note: the scores are stored transposed, St[n, h, j, i] = S[n, h, i, j], keys on
-    # axis 2 and queries on the last axis. Softmax then reduces over axis 2 (a max/sum
-    # across rows, which NumPy vectorises) instead of along a short last axis (measured
-    # 2-3x slower for T = 64). Every product below uses transposed views, which BLAS reads
-    # without copies.
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        E, H, d = self.embed_dim, self.num_heads, self.head_dim
-        dt = self.q_proj.weight.data.dtype
-        if type(x) is not np.ndarray or x.ndim != 3 or x.shape[-1] != E or x.dtype != dt:
-            x = check_input(self, x, ndim=3, last_dim=E, dtype=dt, expected=f"(N, T, {E})")
+        E, d = self.embed_dim, self.head_dim
+        x = check_input(self, x, ndim=3, last_dim=E, dtype=self.q_proj.weight.dtype,
+                        expected=f"(N, T, {E})")
         N, T, _ = x.shape
         mask = self._check_mask(mask, N, T)
-        x2 = x.reshape(N * T, E)  # 2-D for the projections: one GEMM each
-        q = self.q_proj.forward(x2)
-        q *= dt.type(1.0 / math.sqrt(d))  # Q / sqrt(d): the scale folded into Q once
-        k = self.k_proj.forward(x2)
-        v = self.v_proj.forward(x2)
-        qh, kh, vh = (a.reshape(N, T, H, d).transpose(0, 2, 1, 3) for a in (q, k, v))
-
-        # St = K Q^T / sqrt(d): (N, H, T_key, T_query)
-        st = np.matmul(kh, qh.transpose(0, 1, 3, 2))
-        masked = self.causal or mask is not None
-        if self.causal:
-            st += self._causal_bias(T, dt)
-        if mask is not None:
-            st += np.where(mask, dt.type(-np.inf), dt.type(0))[:, None, :, None]
-        # P = softmax over the keys (axis 2), shifted by the column max (stable)
-        m = st.max(axis=2, keepdims=True)
-        if masked:  # a query with every key masked: max -inf -> shift by a finite number
-            np.maximum(m, np.finfo(dt).min, out=m)
-        st -= m
-        with np.errstate(under="ignore"):
-            np.exp(st, out=st)  # exp(-inf) = 0: masked keys get exactly zero weight
-        s = np.matmul(F.ones(T, dt), st)  # column sums (N, H, T_query): >= 1 unless all masked
-        if masked:
-            np.maximum(s, 1, out=s)  # all-masked query: weights stay 0 instead of 0/0
-        np.reciprocal(s, out=s)
-        st *= s[:, :, None, :]
-        pt = st
-        pd = self.attn_dropout.forward(pt) if self.training and self.attn_dropout.p > 0 else pt
-
-        # C = P V, written straight into (N, T, H, d) = (N*T, E) order for out_proj
-        ctx = np.empty((N, T, H, d), dtype=dt)
-        np.matmul(pd.transpose(0, 1, 3, 2), vh, out=ctx.transpose(0, 2, 1, 3))
-        ctx = ctx.reshape(N * T, E)
-        y = self.out_proj.forward(ctx)
-        self._cache = (x.shape, qh, kh, pt, pd, vh, ctx)
+        x2 = x.reshape(N * T, E)                 # the projections see the (N*T, E) rows
+        Q = self._heads(self.q_proj.forward(x2), N, T)      # Q = x W_q + b_q, (N, H, T, d)
+        K = self._heads(self.k_proj.forward(x2), N, T)      # K = x W_k + b_k
+        V = self._heads(self.v_proj.forward(x2), N, T)      # V = x W_v + b_v
+        # S = Q K^T / sqrt(d), computed as (K Q^T)^T: the same numbers, stored key-major
+        # (see Layout in the class docstring), so that the softmax's max and sum over the
+        # keys run across contiguous rows
+        S = (K @ Q.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2) / math.sqrt(d)
+        if self.causal or mask is not None:
+            S = S + self._mask_bias(mask, T, S.dtype)       # -inf at ignored keys
+        P = masked_softmax(S)                               # P = softmax_j(S)
+        Pd = self.attn_dropout.forward(P) if self.training and self.attn_dropout.p > 0 else P
+        C = self._merge(Pd @ V)                             # C = P V, heads side by side
+        y = self.out_proj.forward(C)                        # y = C W_o + b_o
+        self._cache = (x.shape, Q, K, V, P, Pd, C)
         return y.reshape(N, T, E)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
-        shape, qh, kh, pt, pd, vh, ctx = self._saved()
+        shape, Q, K, V, P, Pd, C = self._saved()
         N, T, E = shape
-        H, d = self.num_heads, self.head_dim
-        dt = pt.dtype
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dt:
-            grad_y = check_grad(self, grad_y, shape, dt)
-        # dC = dy W_o^T
-        dctx = self.out_proj.backward(grad_y.reshape(N * T, E))
-        dch = dctx.reshape(N, T, H, d).transpose(0, 2, 1, 3)
-        # D_i = dC_i . C_i per head: (N*T*H,) -> (N, H, 1, T_query)
-        prod = dctx * ctx
-        D = np.matmul(prod.reshape(-1, d), F.ones(d, dt)).reshape(N, T, H).transpose(0, 2, 1)
-        # dV = P^T dC   (in the key-major layout: Pt dC)
-        dv = np.empty((N, T, H, d), dtype=dt)
-        np.matmul(pd, dch, out=dv.transpose(0, 2, 1, 3))
-        # dPt = V dC^T  (N, H, T_key, T_query); through dropout: times its mask
-        dpt = np.matmul(vh, dch.transpose(0, 1, 3, 2))
-        if pd is not pt:
-            dpt = self.attn_dropout.backward(dpt)
-        # dS = P * (dP - D)
-        dpt -= D[:, :, None, :]
-        dpt *= pt
-        # dQ = dS K / sqrt(d)
-        dq = np.empty((N, T, H, d), dtype=dt)
-        np.matmul(dpt.transpose(0, 1, 3, 2), kh, out=dq.transpose(0, 2, 1, 3))
-        dq *= dt.type(1.0 / math.sqrt(d))
-        # dK = dS^T (Q / sqrt(d))
-        dk = np.empty((N, T, H, d), dtype=dt)
-        np.matmul(dpt, qh, out=dk.transpose(0, 2, 1, 3))
+        d = self.head_dim
+        G = check_grad(self, grad_y, shape, P.dtype).reshape(N * T, E)
+        dC = self.out_proj.backward(G)                      # dC = G W_o^T
+        dCh = self._heads(dC, N, T)
+        dV = Pd.transpose(0, 1, 3, 2) @ dCh                 # dV = P^T dC
+        dP = (V @ dCh.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # dP = dC V^T, key-major
+        if Pd is not P:
+            dP = self.attn_dropout.backward(dP)             # through the dropout mask
+        D = np.sum(dCh * self._heads(C, N, T), axis=-1, keepdims=True)   # D_i = dC_i . C_i
+        dS = P * (dP - D)                                   # dS = P * (dP - D)
+        dQ = dS @ K / math.sqrt(d)                          # dQ = dS K / sqrt(d)
+        dK = dS.transpose(0, 1, 3, 2) @ Q / math.sqrt(d)    # dK = dS^T Q / sqrt(d)
         # dx = dQ W_q^T + dK W_k^T + dV W_v^T
-        dxq = self.q_proj.backward(dq.reshape(N * T, E))
-        dxk = self.k_proj.backward(dk.reshape(N * T, E))
-        dxv = self.v_proj.backward(dv.reshape(N * T, E))
+        dxq = self.q_proj.backward(self._merge(dQ))
+        dxk = self.k_proj.backward(self._merge(dK))
+        dxv = self.v_proj.backward(self._merge(dV))
         if dxq is None:
             return None
-        dxq += dxk
-        dxq += dxv
-        return dxq.reshape(shape)
+        return (dxq + dxk + dxv).reshape(shape)
 
     def extra_repr(self) -> str:
         extra = ", causal=True" if self.causal else ""
@@ -249,7 +216,18 @@ class MultiHeadAttention(Layer):
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}{extra}"
 
 
-_CAUSAL: dict[tuple[int, str], np.ndarray] = {}
+def masked_softmax(S: np.ndarray) -> np.ndarray:
+    """softmax over the last axis (the keys) where a row may be all -inf (every key masked).
+
+    ``P_ij = exp(S_ij - m_i) / sum_l exp(S_il - m_l)``, with the shift m_i = max_j S_ij
+    clamped to a finite number and the row sum clamped to at least 1: a row with a visible
+    key is unchanged (its maximum is finite, its sum >= exp(0) = 1), an all-masked row
+    gets weights 0 instead of NaN. (Could join ``nn.functional`` next to ``softmax``.)
+    """
+    m = np.maximum(S.max(axis=-1, keepdims=True), np.finfo(S.dtype).min)
+    with np.errstate(under="ignore"):      # exp of a very negative score underflows to 0
+        e = np.exp(S - m)                  # exp(-inf) = 0: masked keys get exactly zero
+    return e / np.maximum(e.sum(axis=-1, keepdims=True), 1)
 
 
 class PositionalEncoding(Layer):

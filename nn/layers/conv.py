@@ -128,18 +128,22 @@ class Conv2d(Layer):
                                                   self.padding, self.dilation)
         return (N, self.out_channels, out_size(H, kh, sh, ph, dh), out_size(W, kw, sw, pw, dw))
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        Wt = self.weight.data
-        if type(x) is not np.ndarray or x.dtype != Wt.dtype or x.ndim != 4 \
-                or x.shape[1] != self.in_channels:
-            x = check_input(self, x, ndim=4, dtype=Wt.dtype,
-                            expected=f"(N, {self.in_channels}, H, W)")
-            if x.shape[1] != self.in_channels:
-                raise ValueError(f"{self.label()}: expected input of shape "
-                                 f"(N, {self.in_channels}, H, W), got {x.shape}")
-        N, _, Ho, Wo = self.output_shape(x.shape)
+    def _check(self, x) -> np.ndarray:
+        """The validated input: (N, C_in, H, W) of the weight's dtype, kernel fits."""
+        expected = f"(N, {self.in_channels}, H, W)"
+        x = check_input(self, x, ndim=4, dtype=self.weight.dtype, expected=expected)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{self.label()}: expected input of shape {expected}, "
+                             f"got {x.shape}")
+        _, _, Ho, Wo = self.output_shape(x.shape)
         if Ho <= 0 or Wo <= 0:
             self._raise_kernel_too_large(x.shape)
+        return x
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check(x)
+        Wt = self.weight.data
+        N, _, Ho, Wo = self.output_shape(x.shape)
         O = self.out_channels
         C = self.in_channels
         kh, kw = self.kernel_size
@@ -180,9 +184,7 @@ class Conv2d(Layer):
         N, C, H, W = shape
         O = self.out_channels
         kh, kw = self.kernel_size
-        out_shape = (N, O, Ho, Wo)
-        if type(grad_y) is not np.ndarray or grad_y.shape != out_shape or grad_y.dtype != Wt.dtype:
-            grad_y = check_grad(self, grad_y, out_shape, Wt.dtype)
+        grad_y = check_grad(self, grad_y, (N, O, Ho, Wo), Wt.dtype)
         G = grad_y.transpose(0, 2, 3, 1).reshape(N * Ho * Wo, O)  # no copy if NHWC memory
         if self.weight.requires_grad:
             # dWm = X^T G, i.e. dW[o, c, a, q] = sum_m X[m, (c, a, q) or (a, q, c)] G[m, o]

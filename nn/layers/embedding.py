@@ -95,23 +95,14 @@ class Embedding(Layer):
         idx = self._saved()
         W = self.weight.data
         shape = idx.shape + (self.embedding_dim,)
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != W.dtype:
-            grad_y = check_grad(self, grad_y, shape, W.dtype)
+        grad_y = check_grad(self, grad_y, shape, W.dtype)
         if not self.weight.requires_grad:
             return None
-        flat = idx.reshape(-1)
-        G = grad_y.reshape(-1, self.embedding_dim)
+        G = grad_y.reshape(-1, self.embedding_dim)                  # (M, dim)
         # dW += O^T G  (O the one-hot matrix of the flattened indices: a scatter-add of rows;
         # positions holding padding_idx get a zero in O, so that row receives nothing)
-        if flat.size * self.num_embeddings <= DENSE_SCATTER_MAX:
-            onehot_t = np.zeros((self.num_embeddings, flat.size), dtype=W.dtype)
-            onehot_t[flat, np.arange(flat.size)] = 1
-            if self.padding_idx is not None:
-                onehot_t[self.padding_idx] = 0
-            self.weight.add_grad_matmul(onehot_t, G)
-        else:
-            self.weight.add_grad(_csr_onehot_t(flat, self.num_embeddings, W.dtype,
-                                               self.padding_idx) @ G)
+        self.weight.add_grad(
+            onehot_t(idx.reshape(-1), self.num_embeddings, W.dtype, self.padding_idx) @ G)
         return None
 
     def _check_indices(self, idx) -> np.ndarray:
@@ -137,14 +128,21 @@ class Embedding(Layer):
         return f"num_embeddings={self.num_embeddings}, embedding_dim={self.embedding_dim}{pad}"
 
 
-def _csr_onehot_t(flat: np.ndarray, num: int, dtype, padding_idx: int | None
-                  ) -> sparse.csr_matrix:
-    """O^T (num, M) in CSR form: row v lists the positions p with flat[p] == v (the entries
-    of row ``padding_idx`` are stored as zeros)."""
+def onehot_t(flat: np.ndarray, num: int, dtype, padding_idx: int | None = None):
+    """O^T (num, M) for the M indices ``flat``: ``O^T[v, p] = 1`` where ``flat[p] == v``
+    (0 in row ``padding_idx``). A dense array for up to ``DENSE_SCATTER_MAX`` entries, else
+    the same matrix in CSR form (row v lists the positions p with flat[p] == v), for which
+    ``O^T @ G`` is a sparse product: the same numbers, without the num x M zeros."""
     M = flat.size
+    if M * num <= DENSE_SCATTER_MAX:
+        dense = np.zeros((num, M), dtype=dtype)
+        dense[flat, np.arange(M)] = 1
+        if padding_idx is not None:
+            dense[padding_idx] = 0
+        return dense
     order = np.argsort(flat, kind="stable")
     indptr = np.zeros(num + 1, dtype=np.intp)
-    np.cumsum(np.bincount(flat, minlength=num), out=indptr[1:])
+    indptr[1:] = np.cumsum(np.bincount(flat, minlength=num))
     data = np.ones(M, dtype=dtype)
     if padding_idx is not None:
         data[indptr[padding_idx]:indptr[padding_idx + 1]] = 0

@@ -62,16 +62,24 @@ class _BatchNorm(Layer):
         self.register_buffer("running_mean", np.zeros(self.num_features, dtype=dt))
         self.register_buffer("running_var", np.ones(self.num_features, dtype=dt))
 
+    def _check(self, x) -> np.ndarray:
+        """The validated input: floating, the buffers' dtype, a layout of this class, C."""
+        x = check_input(self, x, dtype=self.running_mean.dtype)
+        if x.ndim not in self._ndims or x.shape[1] != self.num_features:
+            raise ValueError(f"{self.label()}: expected input of shape {self._layout} "
+                             f"with C={self.num_features}, got {x.shape}")
+        return x
+
+    def _affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(gamma, beta) as (C, 1) columns; 1 and 0 without affine parameters."""
+        if self.weight is None:
+            dt = self.running_mean.dtype
+            return np.ones((self.num_features, 1), dt), np.zeros((self.num_features, 1), dt)
+        return self.weight.data[:, None], self.bias.data[:, None]
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        dt = self.running_mean.dtype
-        C = self.num_features
-        if type(x) is not np.ndarray or x.dtype != dt or x.ndim not in self._ndims \
-                or x.shape[1] != C:
-            x = check_input(self, x, dtype=dt)
-            if x.ndim not in self._ndims or x.shape[1] != C:
-                raise ValueError(f"{self.label()}: expected input of shape {self._layout} "
-                                 f"with C={C}, got {x.shape}")
-        N = x.shape[0]
+        x = self._check(x)
+        N, C = x.shape[:2]
         L = int(np.prod(x.shape[2:], dtype=np.int64))
         x3 = x.reshape(N, C, L)                       # (N, C, L): a view for any layout
         M = N * L
@@ -81,55 +89,40 @@ class _BatchNorm(Layer):
                                  f"channel to compute batch statistics, got input of shape "
                                  f"{x.shape} (a last mini-batch of one sample? then choose a "
                                  f"batch size that does not leave a remainder of 1)")
-            mu = x3.mean(axis=(0, 2))
-            xc = x3 - mu[:, None]
-            var = np.mean(xc * xc, axis=(0, 2))
+            mu = x3.mean(axis=(0, 2))                       # (C,)
+            var = x3.var(axis=(0, 2))                       # (C,), mean((x - mu)^2): biased
             rstd = 1.0 / np.sqrt(var + self.eps)
-            xhat = xc
-            xhat *= rstd[:, None]
+            xhat = (x3 - mu[:, None]) * rstd[:, None]
             # running statistics (PyTorch's rule; the variance is the unbiased one)
             m = self.momentum
-            self.running_mean *= 1.0 - m
-            self.running_mean += m * mu
-            self.running_var *= 1.0 - m
-            self.running_var += (m * M / (M - 1)) * var
+            self.running_mean[:] = (1 - m) * self.running_mean + m * mu
+            self.running_var[:] = (1 - m) * self.running_var + m * M / (M - 1) * var
         else:
             rstd = 1.0 / np.sqrt(self.running_var + self.eps)
             xhat = (x3 - self.running_mean[:, None]) * rstd[:, None]
-        if self.weight is not None:
-            y = xhat * self.weight.data[:, None]
-            y += self.bias.data[:, None]
-        else:
-            y = xhat.copy()
+        gamma, beta = self._affine()
+        y = gamma * xhat + beta
         self._cache = (xhat, rstd, M, self.training, x.shape)
         return y.reshape(x.shape)
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
         xhat, rstd, M, training, shape = self._saved()
-        dt = xhat.dtype
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dt:
-            grad_y = check_grad(self, grad_y, shape, dt)
-        g = grad_y.reshape(xhat.shape)
-        sum_g = g.sum(axis=(0, 2))                     # = dbeta
-        sum_gx = np.einsum("ncl,ncl->c", g, xhat)      # = dgamma
+        g = check_grad(self, grad_y, shape, xhat.dtype).reshape(xhat.shape)
+        dgamma = np.einsum("ncl,ncl->c", g, xhat)        # sum over n, l of g * xhat
+        dbeta = g.sum(axis=(0, 2))
         if self.weight is not None:
             if self.weight.requires_grad:
-                # dgamma = sum(g * xhat)
-                self.weight.add_grad(sum_gx)
+                self.weight.add_grad(dgamma)                # dgamma = sum(g * xhat)
             if self.bias.requires_grad:
-                # dbeta = sum(g)
-                self.bias.add_grad(sum_g)
+                self.bias.add_grad(dbeta)                   # dbeta = sum(g)
         if not self.input_grad:
             return None
-        scale = rstd if self.weight is None else self.weight.data * rstd
+        gamma, _ = self._affine()
         if not training:
             # dx = gamma * rstd_running * g  (running statistics are constants)
-            return (g * scale[:, None]).reshape(shape)
+            return (gamma * rstd[:, None] * g).reshape(shape)
         # dx = gamma * rstd * (g - mean(g) - xhat * mean(g * xhat))
-        dx = xhat * (sum_gx / M)[:, None]
-        np.subtract(g, dx, out=dx)
-        dx -= (sum_g / M)[:, None]
-        dx *= scale[:, None]
+        dx = gamma * rstd[:, None] * (g - dbeta[:, None] / M - xhat * (dgamma[:, None] / M))
         return dx.reshape(shape)
 
     def extra_repr(self) -> str:
@@ -222,56 +215,51 @@ class LayerNorm(Layer):
         else:
             self.weight = self.bias = None
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        k = len(self.normalized_shape)
-        dt = self.weight.dtype if self.weight is not None else None
-        if type(x) is not np.ndarray or x.dtype.kind != "f" or (dt is not None and x.dtype != dt) \
-                or x.shape[x.ndim - k:] != self.normalized_shape:
-            x = check_input(self, x, dtype=dt)
-            if x.shape[x.ndim - k:] != self.normalized_shape:
-                dims = ", ".join(map(str, self.normalized_shape))
-                raise ValueError(f"{self.label()}: expected input of shape (..., {dims}), "
-                                 f"got {x.shape}")
+    def _check(self, x) -> np.ndarray:
+        """The validated input: floating, the parameters' dtype, ending in normalized_shape."""
+        x = check_input(self, x, dtype=self.weight.dtype if self.weight is not None else None)
+        if x.shape[x.ndim - len(self.normalized_shape):] != self.normalized_shape:
+            dims = ", ".join(map(str, self.normalized_shape))
+            raise ValueError(f"{self.label()}: expected input of shape (..., {dims}), "
+                             f"got {x.shape}")
+        return x
+
+    def _affine(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(gamma, beta) as (D,) rows; 1 and 0 where the layer has no such parameter."""
         D = self._size
-        X = x.reshape(-1, D)
+        gamma = self.weight.data.reshape(D) if self.weight is not None else np.ones(D, dtype)
+        beta = self.bias.data.reshape(D) if self.bias is not None else np.zeros(D, dtype)
+        return gamma, beta
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check(x)
+        X = x.reshape(-1, self._size)                       # (M, D): one row per example
         mu = X.mean(axis=1, keepdims=True)
-        xhat = X - mu
-        var = np.mean(xhat * xhat, axis=1, keepdims=True)
+        var = X.var(axis=1, keepdims=True)                  # mean((x - mu)^2): biased
         rstd = 1.0 / np.sqrt(var + self.eps)
-        xhat *= rstd
-        if self.weight is not None:
-            y = xhat * self.weight.data.reshape(D)
-            if self.bias is not None:
-                y += self.bias.data.reshape(D)
-        else:
-            y = xhat.copy()
+        xhat = (X - mu) * rstd
+        gamma, beta = self._affine(x.dtype)
+        y = xhat * gamma + beta
         self._cache = (xhat, rstd, x.shape)
         return y.reshape(x.shape)
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
         xhat, rstd, shape = self._saved()
-        dt = xhat.dtype
-        if type(grad_y) is not np.ndarray or grad_y.shape != shape or grad_y.dtype != dt:
-            grad_y = check_grad(self, grad_y, shape, dt)
-        D = self._size
-        g = grad_y.reshape(-1, D)
-        if self.weight is not None:
-            if self.weight.requires_grad:
-                # dgamma = sum over rows of g * xhat
-                self.weight.add_grad(
-                    np.einsum("md,md->d", g, xhat).reshape(self.normalized_shape))
-            if self.bias is not None and self.bias.requires_grad:
-                # dbeta = sum over rows of g
-                self.bias.add_grad(g.sum(axis=0).reshape(self.normalized_shape))
+        g = check_grad(self, grad_y, shape, xhat.dtype).reshape(xhat.shape)
+        if self.weight is not None and self.weight.requires_grad:
+            # dgamma = sum over rows of g * xhat
+            self.weight.add_grad(np.einsum("md,md->d", g, xhat).reshape(self.normalized_shape))
+        if self.bias is not None and self.bias.requires_grad:
+            # dbeta = sum over rows of g
+            self.bias.add_grad(g.sum(axis=0).reshape(self.normalized_shape))
         if not self.input_grad:
             return None
-        dxhat = g * self.weight.data.reshape(D) if self.weight is not None else g
+        D = self._size
+        gamma, _ = self._affine(xhat.dtype)
+        dxhat = g * gamma
         # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
-        dx = xhat * np.einsum("md,md->m", dxhat, xhat)[:, None]
-        dx *= 1.0 / D
-        np.subtract(dxhat, dx, out=dx)
-        dx -= dxhat.mean(axis=1, keepdims=True)
-        dx *= rstd
+        dx = rstd * (dxhat - dxhat.mean(axis=1, keepdims=True)
+                     - xhat * np.einsum("md,md->m", dxhat, xhat)[:, None] / D)
         return dx.reshape(shape)
 
     def extra_repr(self) -> str:
