@@ -38,7 +38,6 @@ from .._config import get_rng, resolve_dtype
 from ..layer import Layer, check_grad, check_input
 from ..parameter import Parameter
 
-
 # ---------------------------------------------------------------------------- kernels
 # Each fast form sits right under its plain reference; tests/test_recurrent_kernels.py proves
 # them equal (float64, hypothesis). docs/math/recurrent.md shows the plain forms.
