@@ -61,7 +61,7 @@ def test_distribution_name_is_readable_nn_and_import_names_stay():
 
 
 def test_no_install_hint_names_the_old_distribution():
-    """Every ``pip install '...[extra]'`` hint in code, docs and data names ``readable-nn``;
+    """Every install hint with an extra, in code, docs and data, names ``readable-nn``;
     the old name appears nowhere but in the changelog's note of the rename."""
     hints, old = [], []
     for rel, text in _repo_text_files():
