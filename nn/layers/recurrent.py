@@ -16,10 +16,13 @@ same symbols. The work is laid out the same way in the three layers:
   are shared by all steps, so their gradients are sums over steps, one GEMM each after the
   loop: ``dW_ih = X^T dZ``, ``dW_hh = H_prev^T dZ``, ``db = sum(dZ)``, ``dx = dZ W_ih^T``.
 
-One fast kernel: :func:`sigmoid`, computed as ``1/2 + tanh(z/2)/2`` (overflow-free, and
-three times faster than ``scipy.special.expit`` on these blocks); its plain reference
-:func:`sigmoid_reference` sits beside it and tests/test_recurrent_kernels.py proves them
-equal.
+Three fast kernels, each right under its plain reference (tests/test_recurrent_kernels.py
+proves them equal, float64): :func:`sigmoid` (``1/2 + tanh(z/2)/2``, overflow-free, about
+three times faster than ``scipy.special.expit`` on these blocks), :func:`lstm_gates` and
+:func:`lstm_gates_grad` (the four gates and their derivatives in one block). Two pieces of
+bookkeeping, ``_buffer`` (sequence arrays reused between calls) and ``_transposed`` (a
+contiguous W^T), were measured as worth keeping only on a loaded machine; they await a
+quiet re-measurement.
 
 The gradient with respect to the initial state is available after ``backward`` as
 ``layer.state_grad`` (``(dh_0, dc_0)`` for LSTM, ``dh_0`` for RNN and GRU). ``backward``
