@@ -32,7 +32,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
     epilog = ["sub-commands:"] + [f"  {k:<8} {v[1]}" for k, v in SUBCOMMANDS.items()]
     epilog += ["", "models (--model):"]
-    epilog += [f"  {k:<12} {load_job(k).DESCRIPTION}" for k in JOBS]
+    epilog += [f"  {k:<14} {load_job(k).DESCRIPTION}" for k in JOBS]
     p = argparse.ArgumentParser(
         prog="python -m nn",
         description="Train an example system from the nn framework on bundled data (no "
@@ -56,6 +56,9 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="PATH", help="save the trained weights to PATH (.npz)")
     p.add_argument("--plot", metavar="PATH", help="save loss/metric curves to PATH (.png; "
                                                   "needs matplotlib)")
+    p.add_argument("--augment", action="store_true",
+                   help="train on randomly shifted/noisy copies of each batch (data "
+                        "augmentation; the cnn and mnist1d models)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="0 silent, 1 progress bars (default), 2 one line per epoch")
     return p
@@ -74,6 +77,9 @@ def train(args: argparse.Namespace) -> dict:
         if positive and value is not None and value <= 0:
             raise SystemExit(f"python -m nn: --{key.replace('_', '-')} must be positive, "
                              f"got {value}")
+    if getattr(args, "augment", False) and not hasattr(job, "augmentation"):
+        raise SystemExit(f"python -m nn: --augment is not available for --model "
+                         f"{args.model} (only for models whose job defines augmentation)")
     if getattr(args, "plot", None):
         try:
             import matplotlib  # noqa: F401

@@ -1,4 +1,5 @@
-"""Data helpers: mini-batches, train/validation/test splits, scaling, one-hot labels.
+"""Data helpers: mini-batches, train/validation/test splits, scaling, one-hot labels, and
+the data-augmentation transforms of :mod:`nn.augment` (``nn.data.RandomShift``, ...).
 
 Every random choice (shuffling, split membership) draws from a
 :class:`numpy.random.Generator` obtained with :func:`nn._config.get_rng`, so
@@ -20,6 +21,17 @@ from typing import Any
 import numpy as np
 
 from ._config import get_default_dtype, get_rng
+from .augment import (
+    Compose,
+    GaussianNoise,
+    RandomCrop,
+    RandomCrop1d,
+    RandomHorizontalFlip,
+    RandomRotation,
+    RandomShift,
+    RandomShift1d,
+    Transform,
+)
 
 __all__ = [
     "iterate_minibatches",
@@ -29,6 +41,9 @@ __all__ = [
     "MinMaxScaler",
     "one_hot",
 ]
+# data augmentation (nn/augment.py), applied per batch by fit(transform=...)
+__all__ += ["Transform", "Compose", "RandomCrop", "RandomShift", "RandomHorizontalFlip",
+            "RandomRotation", "GaussianNoise", "RandomCrop1d", "RandomShift1d"]
 
 
 # ---------------------------------------------------------------------- shared checks

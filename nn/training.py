@@ -27,6 +27,7 @@ import numpy as np
 from ._config import get_rng
 from ._guard import NonFiniteError, NonFiniteGuard
 from ._running_metrics import RunningMetrics, check_metrics
+from .augment import Transform
 from .callbacks import (
     Callback,
     CallbackList,
@@ -51,7 +52,8 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
         metrics: Sequence[str] = ("accuracy",), shuffle: bool = True, rng=None,
         callbacks: Iterable[Callback] = (), verbose: int = 1, *,
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
-        checkpoint_every: int | None = None, on_nonfinite: str = "raise") -> History:
+        checkpoint_every: int | None = None, on_nonfinite: str = "raise",
+        transform: Transform | None = None) -> History:
     """Train ``model`` with mini-batches; return a :class:`History`.
 
     The logged ``loss`` of an epoch is over all its samples, whatever the batch size: the
@@ -89,10 +91,18 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
         batch and the first layer whose output or gradient went non-finite, the model left
         at its weights from before that batch; ``"skip_batch"`` warns, restores the
         layers' buffers, skips the update and carries on.
+    transform : an ``nn.data`` transform, optional
+        Data augmentation: each training batch (never the labels, never the validation
+        data) is replaced by ``transform(xb, transform.batch_rng(epoch, batch))``, a
+        generator derived from the transform's seed and the batch's place, so runs with
+        the same seed match and a resumed run stays bit-identical.
     """
     n, epochs, batch_size, metrics, verbose, callbacks = _check_fit_arguments(
         model, loss_fn, optimizer, x_train, y_train, epochs, batch_size, validation_data,
         metrics, verbose, callbacks, checkpoint, resume, checkpoint_every, on_nonfinite)
+    if transform is not None and not isinstance(transform, Transform):
+        raise TypeError(f"fit: transform must be an nn.data transform (e.g. "
+                        f"nn.data.RandomShift), got {type(transform).__name__}")
     x_train = as_indexable("fit", "x_train", x_train)
     y_train = as_indexable("fit", "y_train", y_train)
     history = History()
@@ -115,6 +125,8 @@ def fit(model: Layer, loss_fn: Loss, optimizer, x_train, y_train, epochs: int = 
             model.train()
             for batch, rows in trainer.batches():   # this epoch's order, from where it stands
                 xb, yb = _as_model_dtype(x_train[rows], dtype), np.asarray(y_train[rows])
+                if transform is not None:           # seeded by (epoch, batch): resumable
+                    xb = transform(xb, transform.batch_rng(epoch, batch))
                 guard.before_batch()
                 optimizer.zero_grad()
                 loss, error = math.nan, None

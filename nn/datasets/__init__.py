@@ -23,10 +23,12 @@ from typing import Any
 import numpy as np
 
 from .._config import get_rng
+from .mnist1d import load_mnist1d
 from .text import build_docs_corpus, load_corpus, make_grammar_corpus, make_sentiment
 
 __all__ = ["load_digits", "make_moons", "make_spirals", "read_idx", "load_mnist"]
 __all__ += ["load_corpus", "make_grammar_corpus", "make_sentiment", "build_docs_corpus"]
+__all__ += ["load_mnist1d"]
 
 
 # ---------------------------------------------------------------------- helpers

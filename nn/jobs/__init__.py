@@ -17,6 +17,11 @@ JOBS: dict[str, str] = {
     "text-clf": "nn.jobs.text_clf",
     "cnn": "nn.jobs.cnn",
     "transformer": "nn.jobs.transformer",
+    # MNIST-1D, the paper's four baselines (nn/jobs/mnist1d.py); needs the mnist1d extra
+    "mnist1d-linear": "nn.jobs.mnist1d_linear",
+    "mnist1d-mlp": "nn.jobs.mnist1d_mlp",
+    "mnist1d-cnn": "nn.jobs.mnist1d_cnn",
+    "mnist1d-gru": "nn.jobs.mnist1d_gru",
 }
 
 

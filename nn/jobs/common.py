@@ -49,9 +49,10 @@ def info(args: argparse.Namespace, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def train_classifier(args: argparse.Namespace, model, data, what: str):
+def train_classifier(args: argparse.Namespace, model, data, what: str, transform=None):
     """Train ``model`` with cross-entropy and the chosen optimizer on ``data`` =
-    ``((x_tr, y_tr), (x_val, y_val), (x_te, y_te))``, with a progress line naming ``what``.
+    ``((x_tr, y_tr), (x_val, y_val), (x_te, y_te))``, with a progress line naming ``what``;
+    ``transform``: data augmentation passed to ``nn.fit``.
 
     Returns ``(history, test_metrics, seconds)``.
     """
@@ -68,7 +69,7 @@ def train_classifier(args: argparse.Namespace, model, data, what: str):
     start = time.perf_counter()
     history = nn.fit(model, loss_fn, optimizer, x_tr, y_tr, epochs=args.epochs,
                      batch_size=args.batch_size, validation_data=(x_val, y_val),
-                     rng=args.seed, verbose=args.verbose)
+                     rng=args.seed, verbose=args.verbose, transform=transform)
     seconds = time.perf_counter() - start
     return history, nn.evaluate(model, loss_fn, x_te, y_te), seconds
 
