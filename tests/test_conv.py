@@ -47,15 +47,18 @@ def conv_configs(draw, max_side=7, max_channels=3):
 
 
 def random_input(shape, seed, channels_last=False):
+    """Standard normal (N, C, ...) values, in C order or in channels-last memory."""
     rng = np.random.default_rng(seed)
     if channels_last:
-        N, C, H, W = shape
-        return rng.standard_normal((N, H, W, C)).transpose(0, 3, 1, 2)
+        N, C, *spatial = shape
+        return np.moveaxis(rng.standard_normal((N, *spatial, C)), -1, 1)
     return rng.standard_normal(shape)
 
 
 def torch_conv(torch, layer):
-    ref = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
+    """The torch.nn.Conv1d or Conv2d with ``layer``'s arguments and weights (float64)."""
+    cls = torch.nn.Conv1d if isinstance(layer, nn.Conv1d) else torch.nn.Conv2d
+    ref = cls(layer.in_channels, layer.out_channels, layer.kernel_size,
                           layer.stride, layer.padding, layer.dilation,
                           bias=layer.bias is not None).double()
     with torch.no_grad():
@@ -109,21 +112,25 @@ def test_conv_relu_pool_network_gradcheck():
     nn.assert_gradcheck(model, random_input((2, 2, 4, 4), 3), max_coords=25)
 
 
-class _FlippedKernel(nn.Conv2d):
+def _flipped_kernel(base):
     """A classic mistake: the input gradient of a true convolution (kernel flipped)."""
 
-    def backward(self, grad_y):
-        saved = self.weight.data.copy()
-        self.weight.data[...] = saved[:, :, ::-1, ::-1]
-        try:
-            return super().backward(grad_y)
-        finally:
-            self.weight.data[...] = saved
+    class FlippedKernel(base):
+        def backward(self, grad_y):
+            saved = self.weight.data.copy()
+            self.weight.data[...] = np.flip(saved, axis=tuple(range(2, saved.ndim)))
+            try:
+                return super().backward(grad_y)
+            finally:
+                self.weight.data[...] = saved
+
+    return FlippedKernel
 
 
-def test_gradcheck_catches_a_flipped_kernel_in_backward():
-    layer = _FlippedKernel(2, 2, 3, padding=1, rng=0, dtype=F64)
-    report = nn.gradcheck(layer, random_input((1, 2, 4, 4), 0))
+@pytest.mark.parametrize("base,x_shape", [(nn.Conv2d, (1, 2, 4, 4)), (nn.Conv1d, (1, 2, 6))])
+def test_gradcheck_catches_a_flipped_kernel_in_backward(base, x_shape):
+    layer = _flipped_kernel(base)(2, 2, 3, padding=1, rng=0, dtype=F64)
+    report = nn.gradcheck(layer, random_input(x_shape, 0))
     assert not report["input"].passed
 
 
@@ -201,32 +208,40 @@ def test_backward_by_hand():
 def test_matches_torch_forward_and_backward(C, O, H, W, k, s, p, d, channels_last):
     torch = pytest.importorskip("torch")
     layer = nn.Conv2d(C, O, k, s, p, dilation=d, rng=1, dtype=F64)
-    ref = torch_conv(torch, layer)
-    x = random_input((2, C, H, W), 2, channels_last)
+    assert_matches_torch(torch, layer, torch_conv(torch, layer),
+                         random_input((2, C, H, W), 2, channels_last))
+
+
+def assert_matches_torch(torch, layer, ref, x, tol=1e-12):
+    """Output, input gradient, weight and bias gradients of ``layer`` and the torch module
+    ``ref`` (same weights) on ``x``, with a random upstream gradient."""
     y = layer(x)
-    g = np.random.default_rng(3).standard_normal(y.shape)
+    g = np.random.default_rng(3).standard_normal(y.shape).astype(y.dtype)
     dx = layer.backward(g)
     xt = torch.from_numpy(np.ascontiguousarray(x)).requires_grad_(True)
     yt = ref(xt)
     yt.backward(torch.from_numpy(g))
-    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), rtol=1e-12,
-                               atol=1e-12)
-    np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), rtol=1e-12, atol=1e-12)
+    assert y.dtype == dx.dtype == x.dtype
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer.weight.grad, ref.weight.grad.numpy(), rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer.bias.grad, ref.bias.grad.numpy(), rtol=tol, atol=tol)
 
 
-def test_default_init_is_pytorchs():
-    layer = nn.Conv2d(3, 8, (3, 2), rng=0)
-    bound = 1 / math.sqrt(3 * 3 * 2)
+@pytest.mark.parametrize("cls,kernel", [(nn.Conv2d, (3, 2)), (nn.Conv1d, 6)])
+def test_default_init_is_pytorchs(cls, kernel):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, fan_in = C_in * kernel size
+    (3 * 6 both times)."""
+    layer = cls(3, 8, kernel, rng=0)
+    bound = 1 / math.sqrt(3 * 6)
     for p in (layer.weight.data, layer.bias.data):
         assert p.dtype == F32 and np.all(np.abs(p) <= bound) and np.unique(p).size == p.size
     assert np.abs(layer.weight.data).max() > 0.8 * bound          # uniform over the range
-    he = nn.Conv2d(3, 8, 3, init="he", rng=0)
+    he = cls(3, 8, kernel, init="he", rng=0)
     assert np.all(he.bias.data == 0)
-    assert abs(he.weight.data.std() - math.sqrt(2 / 27)) < 0.3 * math.sqrt(2 / 27)
-    np.testing.assert_array_equal(nn.Conv2d(3, 8, 3, rng=5).weight.data,
-                                  nn.Conv2d(3, 8, 3, rng=5).weight.data)
+    assert abs(he.weight.data.std() - math.sqrt(2 / 18)) < 0.3 * math.sqrt(2 / 18)
+    np.testing.assert_array_equal(cls(3, 8, 3, rng=5).weight.data,
+                                  cls(3, 8, 3, rng=5).weight.data)
 
 
 # ---------------------------------------------------------------------- dtypes, layouts
@@ -240,45 +255,74 @@ def test_dtype_in_equals_dtype_out(C, dtype):
     assert y.dtype == dx.dtype == layer.weight.grad.dtype == layer.bias.grad.dtype == dtype
 
 
-def test_float32_agrees_with_float64():
-    x = random_input((4, 3, 9, 9), 1)
-    g = random_input((4, 5, 5, 5), 2)
+#: (factory(dtype), input shape, upstream gradient shape) for the dtype and layout tests
+STRIDED = {
+    "Conv2d": (lambda dt: nn.Conv2d(3, 5, 3, stride=2, padding=1, rng=0, dtype=dt),
+               (4, 3, 9, 9), (4, 5, 5, 5)),
+    "Conv1d": (lambda dt: nn.Conv1d(3, 5, 3, stride=2, padding=1, rng=0, dtype=dt),
+               (4, 3, 19), (4, 5, 10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRIDED))
+def test_float32_agrees_with_float64(name):
+    make, x_shape, g_shape = STRIDED[name]
+    x = random_input(x_shape, 1)
+    g = random_input(g_shape, 2)
     outs = []
     for dt in (F32, F64):
-        layer = nn.Conv2d(3, 5, 3, stride=2, padding=1, rng=0, dtype=dt)
+        layer = make(dt)
         outs.append((layer(x.astype(dt)), layer.backward(g.astype(dt)), layer.weight.grad))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_output_is_nchw_shaped_with_channels_last_memory():
-    layer = nn.Conv2d(3, 4, 3, padding=1, rng=0)
-    y = layer(random_input((2, 3, 5, 5), 0).astype(F32))
-    assert y.shape == (2, 4, 5, 5)
-    assert y.transpose(0, 2, 3, 1).flags.c_contiguous
+@pytest.mark.parametrize("name", sorted(STRIDED))
+def test_output_is_ncx_shaped_with_channels_last_memory(name):
+    """(N, C, H, W) or (N, C, L) values and shape, channels-last memory."""
+    make, x_shape, g_shape = STRIDED[name]
+    y = make(F32)(random_input(x_shape, 0).astype(F32))
+    assert y.shape == g_shape
+    assert np.moveaxis(y, 1, -1).flags.c_contiguous
     np.testing.assert_array_equal(np.ascontiguousarray(y), y)
 
 
-def test_work_arrays_never_alias_returned_arrays():
+#: The contract tests below run on both convolutions: (factory, input shape, output shape).
+CONVS = {
+    "Conv2d": (lambda **kw: nn.Conv2d(2, 3, 2, rng=0, dtype=F64, **kw), (2, 2, 4, 4),
+               (2, 3, 3, 3)),
+    "Conv2d-padded": (lambda: nn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=F64), (2, 2, 5, 5),
+                      (2, 3, 5, 5)),
+    "Conv1d": (lambda **kw: nn.Conv1d(2, 3, 2, rng=0, dtype=F64, **kw), (2, 2, 5), (2, 3, 4)),
+    "Conv1d-padded": (lambda: nn.Conv1d(2, 3, 3, padding=1, rng=0, dtype=F64), (2, 2, 7),
+                      (2, 3, 7)),
+}
+
+
+@pytest.mark.parametrize("name", ["Conv2d-padded", "Conv1d-padded"])
+def test_work_arrays_never_alias_returned_arrays(name):
     """Layers reuse their im2col matrix between calls; outputs and gradients stay intact."""
-    layer = nn.Conv2d(2, 3, 3, padding=1, rng=0, dtype=F64)
-    x1, x2 = random_input((2, 2, 5, 5), 1), random_input((2, 2, 5, 5), 2)
+    make, x_shape, y_shape = CONVS[name]
+    layer = make()
+    x1, x2 = random_input(x_shape, 1), random_input(x_shape, 2)
     y1 = layer(x1)
     y1_copy = y1.copy()
-    dx1 = layer.backward(np.ones_like(y1))
+    dx1 = layer.backward(random_input(y_shape, 3))
     dx1_copy = dx1.copy()
     layer(x2)
-    layer.backward(np.full(y1.shape, 2.0))
+    layer.backward(random_input(y_shape, 4))
     np.testing.assert_array_equal(y1, y1_copy)
     np.testing.assert_array_equal(dx1, dx1_copy)
     # and a fresh layer on x1 agrees with the first call (no stale state)
     np.testing.assert_array_equal(copy.deepcopy(layer)(x1), y1_copy)
 
 
-def test_arguments_are_not_mutated():
-    layer = nn.Conv2d(3, 2, 3, padding=1, rng=0, dtype=F64)
-    x = random_input((2, 3, 4, 4), 0)
-    g = random_input((2, 2, 4, 4), 1)
+@pytest.mark.parametrize("name", sorted(CONVS))
+def test_arguments_are_not_mutated(name):
+    make, x_shape, y_shape = CONVS[name]
+    layer = make()
+    x = random_input(x_shape, 0)
+    g = random_input(y_shape, 1)
     x0, g0 = x.copy(), g.copy()
     layer(x)
     layer.backward(g)
@@ -287,14 +331,16 @@ def test_arguments_are_not_mutated():
 
 
 # ---------------------------------------------------------------------- contract
-def test_backward_accumulates_and_input_grad_flag():
-    layer = nn.Conv2d(2, 3, 2, rng=0, dtype=F64)
-    x = random_input((2, 2, 4, 4), 0)
-    g = random_input((2, 3, 3, 3), 1)
+@pytest.mark.parametrize("name", ["Conv2d", "Conv1d"])
+def test_backward_accumulates_and_input_grad_flag(name):
+    make, x_shape, y_shape = CONVS[name]
+    layer = make()
+    x = random_input(x_shape, 0)
+    g = random_input(y_shape, 1)
     layer(x)
-    layer.backward(g)
+    dx = layer.backward(g)
     once = (layer.weight.grad.copy(), layer.bias.grad.copy())
-    layer.backward(g)
+    np.testing.assert_array_equal(layer.backward(g), dx)
     np.testing.assert_allclose(layer.weight.grad, 2 * once[0], rtol=1e-14)
     np.testing.assert_allclose(layer.bias.grad, 2 * once[1], rtol=1e-14)
     layer.zero_grad()

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import strategies as st
 
 import nn
-from nn.testing import away_from, batch_shapes, check_layer, distinct, image_shapes, shapes
+from nn.testing import (
+    away_from,
+    batch_shapes,
+    check_layer,
+    distinct,
+    image_shapes,
+    sequence_shapes,
+    shapes,
+)
 
 
 def case(name, factory, input_shapes, **options):
@@ -52,6 +60,10 @@ CASES = [
          image_shapes(kernel_size=3, padding=1), nudge=distinct(), batch_independent=True),
     case("AvgPool2d", lambda: nn.AvgPool2d(2, stride=1, padding=1),
          image_shapes(kernel_size=2, padding=1), batch_independent=True),
+    case("Conv1d", lambda: nn.Conv1d(2, 3, 3, padding=1), sequence_shapes(2, kernel_size=3,
+         padding=1), batch_independent=True),
+    case("Conv1d-stride-dilation", lambda: nn.Conv1d(1, 2, 3, stride=2, dilation=2),
+         sequence_shapes(1, kernel_size=3, dilation=2), batch_independent=True),
     # normalisation: distinct values keep the variance away from 0, where the function is so
     # curved that central differences themselves are off by 1e-3 (the layer is not wrong);
     # training batch statistics need at least two values per channel

@@ -3,7 +3,7 @@
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiHeadAttention, PositionalEncoding
 from .container import Residual, Sequential
-from .conv import Conv2d
+from .conv import Conv1d, Conv2d
 from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Flatten, Linear
@@ -19,4 +19,5 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
+__all__ += ["Conv1d"]
 __all__ += ["RNN", "LSTM", "GRU"]

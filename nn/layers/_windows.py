@@ -1,4 +1,4 @@
-"""Sliding-window helpers shared by Conv2d and the pooling layers.
+"""Sliding-window helpers shared by the convolution and pooling layers (1-D and 2-D).
 
 Layout: the public API is NCHW, and an ``(N, C, H, W)`` array may sit in memory in any
 order. Convolutions work on channels-last (NHWC) memory, where one window position is a
@@ -29,6 +29,16 @@ def pair(value, name: str, owner: str, minimum: int = 1) -> tuple[int, int]:
         raise ValueError(f"{owner}: {name} must be an int or a pair of ints, each {least}, "
                          f"got {value!r}")
     return int(items[0]), int(items[1])
+
+
+def single(value, name: str, owner: str, minimum: int = 1) -> int:
+    """An int (or a one-element tuple/list, as PyTorch's 1-D layers accept) -> the int,
+    at least ``minimum``."""
+    item = value[0] if isinstance(value, (tuple, list)) and len(value) == 1 else value
+    if isinstance(item, bool) or not isinstance(item, (int, np.integer)) or item < minimum:
+        least = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{owner}: {name} must be an int, {least}, got {value!r}")
+    return int(item)
 
 
 def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -90,6 +100,25 @@ def windows_nhwc(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int
     (kh, kw), (sh, sw), (dh, dw), (Ho, Wo) = kernel, stride, dilation, out_hw
     return as_strided(xp, shape=(xp.shape[0], Ho, Wo, kh, kw, xp.shape[3]),
                       strides=(sn, sh_ * sh, sw_ * sw, sh_ * dh, sw_ * dw, sc), writeable=False)
+
+
+def windows_nlc(xp: np.ndarray, kernel: int, stride: int, dilation: int, out_len: int
+                ) -> np.ndarray:
+    """Read-only view ``(N, Lo, k, C)`` of every window of the channels-last ``xp`` (N, Lp, C).
+
+    ``view[n, i, a, c] = xp[n, i*s + a*d, c]``; no data is copied.
+    """
+    sn, sl, sc = xp.strides
+    return as_strided(xp, shape=(xp.shape[0], out_len, kernel, xp.shape[2]),
+                      strides=(sn, sl * stride, sl * dilation, sc), writeable=False)
+
+
+def offset_slice(a: int, stride: int, dilation: int, out_len: int) -> slice:
+    """The positions of a padded sequence hit by kernel offset ``a``: entry ``i`` of
+    ``xp[..., offset_slice(a, ...)]`` is the offset-``a`` entry of window ``i``
+    (position ``i*s + a*d``)."""
+    start = a * dilation
+    return slice(start, start + stride * (out_len - 1) + 1, stride)
 
 
 def offset_slices(i: int, j: int, stride: tuple[int, int], dilation: tuple[int, int],

@@ -1,4 +1,5 @@
-"""2-D convolution (cross-correlation, like PyTorch) as im2col plus one matrix product.
+"""2-D and 1-D convolution (cross-correlation, like PyTorch) as im2col plus one matrix
+product. Conv2d first; Conv1d (the same method on sequences) at the end of the file.
 
 Symbols (as in the code; docs/math/conv.md has the derivation)::
 
@@ -34,12 +35,15 @@ from ..layer import Layer, check_grad, check_input
 from ..parameter import Parameter
 from ._windows import (
     is_channels_last,
+    offset_slice,
     offset_slices,
     out_size,
     pad_nhwc,
     pair,
     scratch,
+    single,
     windows_nhwc,
+    windows_nlc,
 )
 
 #: Inputs with at most this many channels in NCHW memory (and any 1-channel input) are
@@ -73,6 +77,25 @@ def _im2col_planes(layer: Layer, x: np.ndarray, out_hw) -> np.ndarray:
     return XT.reshape(C * kh * kw, N * Ho * Wo)
 
 
+def _channels(in_channels, out_channels, owner: str) -> tuple[int, int]:
+    """The two channel counts as ints, or a ValueError naming ``owner`` and the argument."""
+    for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"{owner}: {name} must be a positive integer, got {v!r}")
+    return int(in_channels), int(out_channels)
+
+
+def _parameters(layer: Layer, kernel: tuple[int, ...], bias: bool, init, rng, dtype
+                ) -> tuple[Parameter, Parameter | None]:
+    """``weight`` (C_out, C_in, *kernel) and ``bias`` (C_out,) or None, initialised by
+    ``init`` (see :func:`nn.init.initialise`)."""
+    dt = resolve_dtype(dtype)
+    w = np.empty((layer.out_channels, layer.in_channels, *kernel), dtype=dt)
+    b = np.empty(layer.out_channels, dtype=dt) if bias else None
+    initialise(w, b, init, "out_in", rng)
+    return Parameter(w), (Parameter(b) if b is not None else None)
+
+
 class Conv2d(Layer):
     """2-D convolution over NCHW images (cross-correlation, no kernel flip: PyTorch's).
 
@@ -104,22 +127,12 @@ class Conv2d(Layer):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, rng=None, dtype=None, *, dilation=1, init="torch"):
         super().__init__()
-        for name, v in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-                raise ValueError(f"Conv2d: {name} must be a positive integer, got {v!r}")
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
+        self.in_channels, self.out_channels = _channels(in_channels, out_channels, "Conv2d")
         self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
         self.stride = pair(stride, "stride", "Conv2d")
         self.padding = pair(padding, "padding", "Conv2d", minimum=0)
         self.dilation = pair(dilation, "dilation", "Conv2d")
-        dt = resolve_dtype(dtype)
-        kh, kw = self.kernel_size
-        w = np.empty((self.out_channels, self.in_channels, kh, kw), dtype=dt)
-        b = np.empty(self.out_channels, dtype=dt) if bias else None
-        initialise(w, b, init, "out_in", rng)
-        self.weight = Parameter(w)
-        self.bias = Parameter(b) if bias else None
+        self.weight, self.bias = _parameters(self, self.kernel_size, bias, init, rng, dtype)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int, int]:
         """``(N, C_out, Ho, Wo)`` for an input of shape ``(N, C_in, H, W)``."""
@@ -225,6 +238,126 @@ class Conv2d(Layer):
         if self.padding != (0, 0):
             s += f", padding={self.padding}"
         if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
+
+
+class Conv1d(Layer):
+    """1-D convolution over (N, C, L) sequences (cross-correlation, no kernel flip: PyTorch's).
+
+    Shapes: x ``(N, C_in, L)`` -> y ``(N, C_out, Lo)`` with
+    ``Lo = (L + 2*p - d*(k - 1) - 1) // s + 1``; ``weight`` ``(C_out, C_in, k)``, ``bias``
+    ``(C_out,)``; gradients of the same shapes. ``kernel_size``, ``stride``, ``padding``
+    and ``dilation`` are ints (a one-element tuple is accepted, as in PyTorch). Padding is
+    with zeros.
+
+    Forward (xp = x zero-padded by p at both ends, channels-last (N, Lp, C_in))::
+
+        y[n, o, i] = b[o] + sum_{c, a} W[o, c, a] * xp[n, i*s + a*d, c]
+
+    computed as Y = X Wm + b, with X the (N*Lo, k*C_in) im2col matrix
+    ``X[(n, i), (a, c)] = xp[n, i*s + a*d, c]`` (one copy of a strided window view) and
+    ``Wm[(a, c), o] = W[o, c, a]``. Backward, with G = grad_y as (N*Lo, C_out)::
+
+        dWm = X^T G            db = sum of G's rows            dX = G Wm^T
+        dxp[:, i*s + a*d, :] += dX[(n, i), (a, :)]   for each offset a   (col2im)
+
+    and dx is dxp without its padding. ``forward`` caches X and the input shape. The
+    output, like Conv2d's, is an (N, C_out, Lo)-shaped view of channels-last (N, Lo, C_out)
+    memory, so the next Conv1d reads it without a copy. Derivation: docs/math/conv.md.
+
+    Initialisation (``init=``) as :class:`Conv2d`: ``"torch"`` (default) draws weight and
+    bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in*k, like PyTorch.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, rng=None, dtype=None, *, dilation=1, init="torch"):
+        super().__init__()
+        self.in_channels, self.out_channels = _channels(in_channels, out_channels, "Conv1d")
+        self.kernel_size = single(kernel_size, "kernel_size", "Conv1d")
+        self.stride = single(stride, "stride", "Conv1d")
+        self.padding = single(padding, "padding", "Conv1d", minimum=0)
+        self.dilation = single(dilation, "dilation", "Conv1d")
+        self.weight, self.bias = _parameters(self, (self.kernel_size,), bias, init, rng, dtype)
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, int, int]:
+        """``(N, C_out, Lo)`` for an input of shape ``(N, C_in, L)``."""
+        N, _, L = input_shape
+        return (N, self.out_channels,
+                out_size(L, self.kernel_size, self.stride, self.padding, self.dilation))
+
+    def _check(self, x) -> np.ndarray:
+        """The validated input: (N, C_in, L) of the weight's dtype, kernel fits."""
+        expected = f"(N, {self.in_channels}, L)"
+        x = check_input(self, x, ndim=3, dtype=self.weight.dtype, expected=expected)
+        if x.shape[1] != self.in_channels:
+            raise ValueError(f"{self.label()}: expected input of shape {expected}, "
+                             f"got {x.shape}")
+        if self.output_shape(x.shape)[2] <= 0:
+            k, p, d = self.kernel_size, self.padding, self.dilation
+            dil = f" (dilated to {d * (k - 1) + 1})" if d != 1 else ""
+            raise ValueError(
+                f"{self.label()}: kernel {k}{dil} is longer than the padded input "
+                f"{x.shape[2] + 2 * p} (input shape {x.shape}, padding {p}); use a smaller "
+                f"kernel or more padding")
+        return x
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = self._check(x)
+        N, C, L = x.shape
+        O, k, p = self.out_channels, self.kernel_size, self.padding
+        Lo = self.output_shape(x.shape)[2]
+        # xp (N, L + 2p, C): x channels-last with p zeros at both ends (a view when p = 0)
+        xp = x.transpose(0, 2, 1)
+        if p:
+            xp_buf = scratch(self, "xpad", (N, L + 2 * p, C), x.dtype, fill=0)
+            xp_buf[:, p:p + L, :] = xp
+            xp = xp_buf
+        # X[(n, i), (a, c)] = xp[n, i*s + a*d, c]: one copy of the window view
+        X = scratch(self, "columns", (N, Lo, k, C), x.dtype)
+        np.copyto(X, windows_nlc(xp, k, self.stride, self.dilation, Lo))
+        X = X.reshape(N * Lo, k * C)
+        Wm = self.weight.data.transpose(2, 1, 0).reshape(k * C, O)   # Wm[(a, c), o] = W[o, c, a]
+        Y = X @ Wm                                                   # (N*Lo, O): NLC memory
+        if self.bias is not None:
+            Y += self.bias.data                                      # Y[m, o] += b[o]
+        self._cache = (X, x.shape, Lo)
+        return Y.reshape(N, Lo, O).transpose(0, 2, 1)
+
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
+        X, (N, C, L), Lo = self._saved()
+        Wt = self.weight.data
+        O, k, s, p, d = (self.out_channels, self.kernel_size, self.stride, self.padding,
+                         self.dilation)
+        grad_y = check_grad(self, grad_y, (N, O, Lo), Wt.dtype)
+        G = grad_y.transpose(0, 2, 1).reshape(N * Lo, O)   # no copy if NLC memory
+        if self.weight.requires_grad:
+            # dWm = X^T G, i.e. dW[o, c, a] = sum_{n, i} G[n, o, i] xp[n, i*s + a*d, c]
+            dWm = X.T @ G                                   # (k*C, O), rows (a, c)
+            self.weight.add_grad(dWm.reshape(k, C, O).transpose(2, 1, 0))
+        if self.bias is not None and self.bias.requires_grad:
+            # db = sum over rows of G (a BLAS gemv)
+            self.bias.add_grad_matmul(F.ones(G.shape[0], G.dtype), G)
+        if not self.input_grad:
+            return None
+        # dX = G Wm^T, then col2im: dxp[:, i*s + a*d, :] += dX[(n, i), (a, :)] for each a
+        Wm = Wt.transpose(2, 1, 0).reshape(k * C, O)
+        dX = scratch(self, "dcolumns", (N * Lo, k * C), Wt.dtype)
+        np.matmul(G, Wm.T, out=dX)
+        dX4 = dX.reshape(N, Lo, k, C)
+        dxp = np.zeros((N, L + 2 * p, C), dtype=Wt.dtype)
+        for a in range(k):
+            dxp[:, offset_slice(a, s, d, Lo), :] += dX4[:, :, a, :]
+        return dxp[:, p:p + L, :].transpose(0, 2, 1)
+
+    def extra_repr(self) -> str:
+        s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, " \
+            f"stride={self.stride}"
+        if self.padding:
+            s += f", padding={self.padding}"
+        if self.dilation != 1:
             s += f", dilation={self.dilation}"
         if self.bias is None:
             s += ", bias=False"

@@ -48,6 +48,7 @@ from .strategies import (
     layer_inputs,
     probability_targets,
     seeds,
+    sequence_shapes,
     shapes,
 )
 
@@ -78,3 +79,4 @@ __all__ = [
     "arrays", "away_from", "batch_shapes", "class_targets", "distinct", "finite_floats",
     "image_shapes", "layer_inputs", "probability_targets", "seeds", "shapes",
 ]
+__all__ += ["sequence_shapes"]

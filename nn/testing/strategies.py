@@ -80,6 +80,24 @@ def image_shapes(channels: int | None = None, *, kernel_size=1, stride=1, paddin
                      st.integers(min_w, min_w + max_extra))
 
 
+def sequence_shapes(channels: int | None = None, *, kernel_size: int = 1, stride: int = 1,
+                    padding: int = 0, dilation: int = 1, min_batch: int = 1,
+                    max_batch: int = 3, max_channels: int = 3, max_extra: int = 6
+                    ) -> st.SearchStrategy[tuple[int, int, int]]:
+    """(N, C, L) shapes whose padded sequence fits the (dilated) kernel at least once.
+
+    ``L = max(1, d (k - 1) + 1 - 2 p) + extra`` with ``extra`` in ``[0, max_extra]``, so the
+    output is never empty; ``channels`` fixes C (``in_channels``). The 1-D counterpart of
+    :func:`image_shapes`, for Conv1d and the 1-D pooling layers.
+    """
+    if stride < 1:
+        raise ValueError(f"sequence_shapes: stride must be positive, got {stride}")
+    min_l = max(1, dilation * (kernel_size - 1) + 1 - 2 * padding)
+    c = st.just(int(channels)) if channels is not None else st.integers(1, max_channels)
+    batch = st.integers(min_batch, max(min_batch, max_batch))
+    return st.tuples(batch, c, st.integers(min_l, min_l + max_extra))
+
+
 def arrays(shape, lo: float = -3.0, hi: float = 3.0, dtype=np.float64,
            nudge: Callable[[np.ndarray], np.ndarray] | None = None) -> st.SearchStrategy:
     """Arrays of ``shape`` (a tuple or a strategy of tuples) with bounded finite values.
