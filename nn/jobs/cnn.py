@@ -30,9 +30,10 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def augmentation(args: argparse.Namespace):
-    """``--augment``: every training digit moved by up to one pixel each way and rotated by
-    up to 10 degrees, drawn anew for each batch (the README measures the effect)."""
+    """``--augment``: every training digit rotated by up to 10 degrees, drawn anew for each
+    batch. Measured (README): no gain here; the CNN is at 98% already and moving the
+    per-pixel standardised values of 8x8 digits (a shift by one pixel is 1/8 of the image)
+    costs accuracy: 0.962 with RandomShift(1) against 0.982 without, seeds 0-4."""
     import nn
 
-    return nn.data.Compose([nn.data.RandomShift(1), nn.data.RandomRotation(10)],
-                           seed=args.seed)
+    return nn.data.RandomRotation(10, seed=args.seed)
