@@ -325,3 +325,18 @@ def test_resume_with_a_transform_is_bit_identical(tmp_path, stop_after):
         assert np.array_equal(ref[k], resumed[k]), k
     plain = _augmented_run(transform=False)
     assert any(not np.array_equal(ref[k], plain[k]) for k in ref)   # it did augment
+
+
+def test_cnn_job_with_augment_trains_reproducibly_and_differs():
+    import argparse
+
+    from nn.__main__ import train
+    from nn.jobs import load_job
+
+    def run(augment):
+        args = argparse.Namespace(model="cnn", seed=0, save=None, plot=None, verbose=0,
+                                  augment=augment, **{**load_job("cnn").DEFAULTS, "epochs": 2})
+        return train(args)
+
+    plain, aug = run(False), run(True)
+    assert aug == run(True) and aug != plain and aug["accuracy"] > 0.5
