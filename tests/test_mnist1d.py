@@ -204,3 +204,14 @@ def test_bidirectional_gradients_against_central_differences():
 def test_augment_is_refused_for_a_job_without_it():
     with pytest.raises(SystemExit, match="--augment is not available for --model mlp"):
         train(_args("mlp", augment=True))
+
+
+def test_jobs_without_the_package_exit_with_the_install_hint(monkeypatch):
+    def missing(*args, **kwargs):
+        raise ImportError("load_mnist1d generates MNIST-1D with the mnist1d package, which "
+                          "is not installed: pip install 'readable-nn[mnist1d]'")
+
+    monkeypatch.setattr(nn.datasets, "load_mnist1d", missing)
+    with pytest.raises(SystemExit, match=r"--model mnist1d-gru: .*pip install "
+                                         r"'readable-nn\[mnist1d\]'"):
+        train(_args("mnist1d-gru"))

@@ -131,8 +131,12 @@ def run_kind(kind: str, args: argparse.Namespace) -> dict:
     transform = augmentation(kind, args.seed) if getattr(args, "augment", False) else None
 
     nn.manual_seed(args.seed)
-    x_tr, y_tr = nn.datasets.load_mnist1d(getattr(args, "data_root", None), "train")
-    x_te, y_te = nn.datasets.load_mnist1d(getattr(args, "data_root", None), "test")
+    root = getattr(args, "data_root", None)
+    try:
+        x_tr, y_tr = nn.datasets.load_mnist1d(root, "train")
+        x_te, y_te = nn.datasets.load_mnist1d(root, "test")
+    except ImportError as exc:                  # the mnist1d extra is not installed
+        raise SystemExit(f"python -m nn --model {args.model}: {exc}") from None
     subset = getattr(args, "subset", None)
     if subset:
         x_tr, y_tr = x_tr[:subset], y_tr[:subset]
