@@ -15,6 +15,7 @@ from .layers import (
     GRU,
     LSTM,
     RNN,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
@@ -27,6 +28,7 @@ from .layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool1d,
     MaxPool2d,
     MultiHeadAttention,
     PositionalEncoding,
@@ -68,7 +70,7 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
-__all__ += ["Conv1d"]
+__all__ += ["Conv1d", "MaxPool1d", "AvgPool1d"]
 __all__ += ["RNN", "LSTM", "GRU", "text"]
 __all__ += ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
 __all__ += ["NonFiniteError", "callbacks"]

@@ -82,29 +82,35 @@ def test_conv2d_equals_the_plain_im2col_equations(cfg, seed, bias, channels_last
 
 # ---------------------------------------------------------------------- max pooling
 @given(cfg=pool_configs(max_side=7), seed=seeds, channels_last=st.booleans(),
-       blank=st.booleans())
-def test_maxpool_kernels_equal_their_plain_forms(cfg, seed, channels_last, blank):
-    """max_pool_fast / max_pool_backward_fast (what MaxPool2d runs) against
+       blank=st.booleans(), one_d=st.booleans())
+def test_maxpool_kernels_equal_their_plain_forms(cfg, seed, channels_last, blank, one_d):
+    """max_pool_fast / max_pool_backward_fast (what MaxPool2d and MaxPool1d run) against
     max_pool_plain / max_pool_backward_plain: values, arg-max indices (ties included:
-    ``blank`` draws values from {0, 1}) and the input gradient."""
+    ``blank`` draws values from {0, 1}) and the input gradient. ``one_d`` keeps one row
+    and the column settings of the configuration, for MaxPool1d."""
     N, C, H, W, k, s, p = cfg
     rng = np.random.default_rng(seed)
     x = rng.integers(0, 2, (N, C, H, W)).astype(np.float64) if blank \
         else rng.standard_normal((N, C, H, W))
-    layer = nn.MaxPool2d(k, s, p)
+    if one_d:
+        x, layer = x[:, :, 0, :], nn.MaxPool1d(k[1], s[1], p[1])
+    else:
+        layer = nn.MaxPool2d(k, s, p)
     y = layer(random_input_layout(x, channels_last))
     g = rng.standard_normal(y.shape)
     dx = layer.backward(random_input_layout(g, channels_last))
 
-    (ph, pw), (_, _, Ho, Wo) = layer.padding, y.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=-np.inf)
-    offsets = layer.offsets((Ho, Wo))
+    pads = layer.geometry()[2]
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((q, q) for q in pads), constant_values=-np.inf)
+    offsets = layer.offsets(y.shape[2:])
     y_plain, idx_plain = max_pool_plain(xp, offsets, y.shape)
     dxp = max_pool_backward_plain(g, idx_plain, offsets, xp.shape)
+    interior = (...,) + tuple(slice(q, q + n) for q, n in zip(pads, x.shape[2:]))
     np.testing.assert_array_equal(y, y_plain)
-    np.testing.assert_allclose(dx, dxp[:, :, ph:ph + H, pw:pw + W], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(dx, dxp[interior], rtol=1e-12, atol=0)
 
 
 def random_input_layout(a: np.ndarray, channels_last: bool) -> np.ndarray:
-    return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2) \
+    """``a`` (N, C, ...) in channels-last memory, or as it is."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(a, 1, -1)), -1, 1) \
         if channels_last else a
