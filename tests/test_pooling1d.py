@@ -334,3 +334,32 @@ def test_cnn1d_summary_save_load_and_checkpoint(tmp_path):
         m.backward(loss.backward())
         o.step()
     np.testing.assert_array_equal(other(x), model(x))
+
+
+def _bench_conv1d():
+    """benchmarks/bench_conv1d.py as a module (it puts benchmarks/ on sys.path itself)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_conv1d.py"
+    spec = importlib.util.spec_from_file_location("bench_conv1d", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
+def test_benchmark_floor_and_nn_compute_the_same_step():
+    """benchmarks/bench_conv1d.py compares nn with a hand-written NumPy floor; both must do
+    the same arithmetic (first-step loss, weights after three momentum steps), and a tiny
+    timing run fills every cell of the table. (Timings are never asserted.)"""
+    bench = _bench_conv1d()
+    lines = []
+    assert bench.check_same_math(bench.initial_weights(), bench.make_batches(), False,
+                                 out=lines.append), "\n".join(lines)
+    assert any("weights after 3 steps, nn vs floor" in line for line in lines)
+    res = bench.benchmark(rounds=1, warmup=0.0, block=0.0, min_block_steps=1,
+                          with_torch=False)
+    assert set(res["results"]) == {"train step", "conv1 forward", "conv1 backward (dW, db)",
+                                   "conv2 forward", "conv2 backward (dW, db + dx)"}
+    assert all(set(row) == {"floor", "nn"} for row in res["results"].values())
+    assert "nn/floor" in bench.bench_cnn.format_table(res)
