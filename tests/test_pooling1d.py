@@ -226,8 +226,10 @@ def test_errors_name_the_layer_and_shapes(cls):
         cls(2)(np.zeros((1, 2, 3, 4), F32))
     with pytest.raises(TypeError, match=rf"{name}.*floating"):
         cls(2)(np.zeros((1, 2, 4), np.int32))
-    with pytest.raises(ValueError, match="at most half"):
-        cls(2, padding=2)
+    for k, p in ((2, 2), (3, 2), (1, 1)):
+        with pytest.raises(ValueError, match=rf"{name}: padding {p} must be at most half"):
+            cls(k, padding=p)
+    assert cls(3, padding=1).padding == 1 and cls(4, padding=2).padding == 2
     for bad in (0, -1, 2.5, (2, 2), "2", True):
         with pytest.raises(ValueError, match=rf"{name}: kernel_size must be an int"):
             cls(bad)
