@@ -292,14 +292,17 @@ class Conv1d(Layer):
 
     computed as Y = X Wm + b, with X the (N*Lo, k*C_in) im2col matrix
     ``X[(n, i), (a, c)] = xp[n, i*s + a*d, c]`` (one copy of a strided window view) and
-    ``Wm[(a, c), o] = W[o, c, a]``. Backward, with G = grad_y as (N*Lo, C_out)::
+    ``Wm[(a, c), o] = W[o, c, a]``; for few input channels X is built as X^T, rows (c, a),
+    one copy per kernel offset (Conv2d's two routes). Backward, with G = grad_y as
+    (N*Lo, C_out)::
 
-        dWm = X^T G            db = sum of G's rows            dX = G Wm^T
-        dxp[:, i*s + a*d, :] += dX[(n, i), (a, :)]   for each offset a   (col2im)
+        dWm = X^T G            db = sum of G's rows
+        dxp[:, i*s + a*d, :] += (G W[:, :, a])[(n, i), :]   for each offset a   (col2im)
 
     and dx is dxp without its padding. ``forward`` caches X and the input shape. The
     output, like Conv2d's, is an (N, C_out, Lo)-shaped view of channels-last (N, Lo, C_out)
-    memory, so the next Conv1d reads it without a copy. Derivation: docs/math/conv.md.
+    memory, so the next Conv1d reads it without a copy. Derivation: docs/math/conv.md
+    ("One dimension"); the same three speed forms as Conv2d (benchmarks/README.md).
 
     Initialisation (``init=``) as :class:`Conv2d`: ``"torch"`` (default) draws weight and
     bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in*k, like PyTorch.
