@@ -34,6 +34,7 @@ also takes an optional ``grad_state``: the gradient with respect to the final st
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -120,6 +121,7 @@ class _Recurrent(Layer):
 
     _gates = 1  # column blocks of W_ih / W_hh
     _biases: tuple[str, ...] = ("bias",)
+    bias: Parameter             # set by name from _biases (GRU: bias_ih, bias_hh)
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool, rng,
                  dtype):
@@ -139,8 +141,8 @@ class _Recurrent(Layer):
         self.weight_hh = Parameter(gen.uniform(-k, k, (self.hidden_size, G)).astype(dt))
         for b in self._biases:
             setattr(self, b, Parameter(gen.uniform(-k, k, G).astype(dt)))
-        self.state = None        # final state after forward
-        self.state_grad = None   # gradient w.r.t. the initial state after backward
+        self.state: Any = None        # final state after forward
+        self.state_grad: Any = None   # gradient w.r.t. the initial state after backward
         self._buffers: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ checks
@@ -446,6 +448,8 @@ class GRU(_Recurrent):
 
     _gates = 3
     _biases = ("bias_ih", "bias_hh")
+    bias_ih: Parameter
+    bias_hh: Parameter
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = True, *,
                  rng=None, dtype=None):
