@@ -217,7 +217,8 @@ def _check_tensor(name, array, analytic, run, y0, G, eps, rtol, atol, rng, max_c
     flat = array.reshape(-1)  # a view: perturbing it perturbs the tensor in place
     if not np.shares_memory(flat, array):
         raise RuntimeError(f"gradcheck: tensor {name!r} is not contiguous; cannot perturb it")
-    worst = (-1.0, None, 0.0, 0.0, 0.0)  # (err / tol, index, a, n, tol)
+    worst: tuple[float, tuple | None, float, float, float] = (-1.0, None, 0.0, 0.0, 0.0)
+    # (err / tol, index, a, n, tol) of the worst coordinate so far
     max_abs = max_rel = 0.0
     kinks = failures = 0
     for k in coords:
