@@ -163,7 +163,9 @@ class Layer:
     def named_generators(self, prefix: str = "") -> Iterator[tuple[str, np.random.Generator]]:
         """``(dotted_name, Generator)`` for every ``numpy.random.Generator`` held as an
         attribute by a layer of the tree (dropout masks), recursively, each object once
-        under the first name met (e.g. ``"2.rng"``)."""
+        under the first name met, a layer's own attributes before its sub-layers' (e.g.
+        ``"2.rng"``). Checkpoints, the non-finite guard, gradcheck and the testing kit find
+        the generators to save, restore or replay through it."""
         seen: set[int] = set()
         for mod_name, layer in self.named_modules(prefix):
             for attr, value in vars(layer).items():

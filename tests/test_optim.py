@@ -537,7 +537,7 @@ def test_load_state_dict_of_another_optimizer_class_is_refused():
 
 @pytest.mark.parametrize("rule", ["adam", "momentum"])
 def test_parameter_without_gradient_in_a_step_still_moves_as_torch_set_to_none_false(rule):
-    """zero_grad sets gradients to zero (SPEC), PyTorch's set_to_none=False: a parameter
+    """zero_grad sets gradients to zero (docs/api.md), PyTorch's set_to_none=False: a parameter
     used only in the first step keeps moving on its momentum / Adam moments afterwards
     (docs/math/optimizers.md, Deviations). Compared with PyTorch when it is installed."""
     make = {"adam": lambda ps: optim.Adam(ps, lr=0.1),
