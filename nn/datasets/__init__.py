@@ -338,6 +338,7 @@ def load_mnist(folder: str | os.PathLike, kind: str = "train", as_images: bool =
             f"{fn}: MNIST {kind} files not found in {folder} (the folder {state}); expected "
             f"{' and '.join(f'{s}[.gz]' for s in stems)}, missing {', '.join(missing)}. "
             "Download them yourself (nn never downloads) and pass their folder.")
+    assert paths[0] is not None and paths[1] is not None  # both found (checked above)
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1:
         raise ValueError(f"{fn}: expected images of shape (N, H, W) and labels of shape (N,), "

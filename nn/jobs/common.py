@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 OPTIMIZER_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # name -> default learning rate
 
@@ -103,20 +103,3 @@ def blas_threads(n: int = 1) -> Iterator[None]:
         return
     with threadpool_limits(limits=n, user_api="blas"):
         yield
-
-
-def _numpy_openblas():
-    """``(set_num_threads, get_num_threads)`` of the loaded BLAS libraries, or None.
-
-    Only for the callers of the hand-written version this replaced
-    (tests/test_recurrent_models.py, benchmarks/bench_rnn.py); use :func:`blas_threads`.
-    """
-    blas = ThreadpoolController().select(user_api="blas").lib_controllers
-    if not blas:
-        return None
-
-    def set_num_threads(n: int) -> None:
-        for lib in blas:
-            lib.set_num_threads(n)
-
-    return set_num_threads, lambda: max(lib.num_threads for lib in blas)

@@ -60,7 +60,7 @@ class Linear(Layer):
             y += self.bias.data                      #     + b
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
         x = self._saved()
         y_shape = x.shape[:-1] + (self.out_features,)
         G = check_grad(self, grad_y, y_shape, self.weight.dtype).reshape(-1, self.out_features)
