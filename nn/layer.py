@@ -303,6 +303,15 @@ class Layer:
 # comparisons, so layers need no fast-path copies of their own; anything else goes to the
 # slow path, which returns a usable array or raises the error the input deserves.
 
+def check_positive(layer_name: str, **sizes: Any) -> None:
+    """Each size in ``sizes`` is a positive int (not a bool): a ValueError naming the layer
+    and the argument otherwise (constructor validation: ``check_positive("Linear",
+    in_features=3, out_features=0)``)."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{layer_name}: {name} must be a positive integer, got {value!r}")
+
+
 def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
                 last_dim: int | None = None, dtype: np.dtype | None = None,
                 expected: str = "") -> np.ndarray:

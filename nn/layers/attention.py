@@ -28,9 +28,9 @@ import math
 import numpy as np
 
 from .._config import get_rng
-from ..layer import Layer, check_grad, check_input
+from ..layer import Layer, check_grad, check_input, check_positive, inner_grad
 from .dropout import Dropout
-from .linear import Linear, _check_positive
+from .linear import Linear
 
 
 class MultiHeadAttention(Layer):
@@ -93,7 +93,7 @@ class MultiHeadAttention(Layer):
     def __init__(self, embed_dim: int, num_heads: int, bias: bool = True, causal: bool = False,
                  *, dropout: float = 0.0, rng=None, dtype=None):
         super().__init__()
-        _check_positive("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads)
+        check_positive("MultiHeadAttention", embed_dim=embed_dim, num_heads=num_heads)
         if embed_dim % num_heads:
             raise ValueError(
                 f"MultiHeadAttention: num_heads={num_heads} does not divide "
@@ -196,7 +196,7 @@ class MultiHeadAttention(Layer):
         N, T, E = shape
         d = self.head_dim
         G = check_grad(self, grad_y, shape, P.dtype).reshape(N * T, E)
-        dC = self.out_proj.backward(G)                      # dC = G W_o^T
+        dC = inner_grad(self.out_proj.backward(G))          # dC = G W_o^T
         dCh = self._heads(dC, N, T)
         dV = self._merged(Pd.transpose(0, 1, 3, 2), dCh)    # dV = P^T dC
         dP = (V @ dCh.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)  # dP = dC V^T, key-major
@@ -287,7 +287,7 @@ class PositionalEncoding(Layer):
 
     def __init__(self, d_model: int, max_len: int = 5000, *, dropout: float = 0.0, rng=None):
         super().__init__()
-        _check_positive("PositionalEncoding", d_model=d_model, max_len=max_len)
+        check_positive("PositionalEncoding", d_model=d_model, max_len=max_len)
         self.d_model = int(d_model)
         self.max_len = int(max_len)
         self.dropout = Dropout(dropout, rng=rng)

@@ -22,12 +22,12 @@ from collections.abc import Callable
 import numpy as np
 
 from .._config import get_rng
-from ..layer import Layer, check_grad, inner_grad
+from ..layer import Layer, check_grad, check_positive, inner_grad
 from .activation import GELU, ReLU
 from .attention import MultiHeadAttention
 from .container import Sequential
 from .dropout import Dropout
-from .linear import Linear, _check_positive
+from .linear import Linear
 from .normalization import LayerNorm
 
 _ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
@@ -79,7 +79,7 @@ class TransformerEncoderLayer(Layer):
                  activation="relu", layer_norm_eps: float = 1e-5, bias: bool = True, rng=None,
                  dtype=None):
         super().__init__()
-        _check_positive("TransformerEncoderLayer", d_model=d_model, nhead=nhead,
+        check_positive("TransformerEncoderLayer", d_model=d_model, nhead=nhead,
                         dim_feedforward=dim_feedforward)
         if isinstance(activation, str):
             if activation not in _ACTIVATIONS:
@@ -192,7 +192,7 @@ class TransformerEncoder(Layer):
     def __init__(self, encoder_layer: Layer | Callable[[], Layer], num_layers: int,
                  norm: Layer | None = None):
         super().__init__()
-        _check_positive("TransformerEncoder", num_layers=num_layers)
+        check_positive("TransformerEncoder", num_layers=num_layers)
         if isinstance(encoder_layer, Layer):
             shared = {id(g): g for _, g in encoder_layer.named_generators()}
             made = [copy.deepcopy(encoder_layer, memo=dict(shared)) for _ in range(num_layers)]
