@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..layer import Layer
+from ..layers import BatchNorm1d, BatchNorm2d, Dropout
 
 #: The ONNX opset written when ``opset=None``: 17 is the first with ``LayerNormalization``
 #: and is run by every onnxruntime since 1.12.
@@ -32,8 +33,9 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
     """Write ``model`` as an ONNX file at ``path``; returns the path written (``~`` expanded).
 
     The graph computes ``model``'s **eval-mode** output whatever its mode: Dropout is the
-    identity and BatchNorm uses its running statistics (a model in training mode gets a
-    warning saying so; the model itself is not changed). Its input ``"input"`` and output
+    identity and BatchNorm uses its running statistics (a model in training mode with a
+    Dropout of p > 0 or a BatchNorm gets a ``UserWarning`` saying so; the model itself is
+    not changed). Its input ``"input"`` and output
     ``"output"`` have a dynamic batch axis (the first), the other axes the sizes of
     ``example_input``. Every floating tensor is float32 (onnxruntime's CPU kernels for
     Conv, AveragePool, LSTM, GRU, RNN and Erf are float32 only), so a float64 model is
@@ -81,14 +83,14 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
     x, mask = _split_example(model, example_input, TAKES_MASK)
     target = os.path.abspath(os.path.expanduser(os.fspath(path)))
 
-    training = [name or type(model).__name__ for name, m in model.named_modules() if m.training]
-    if training:
+    moded = _train_mode_layers(model)
+    if moded:
         warnings.warn(
             f"to_onnx: {model.label()} is in training mode; the ONNX graph computes its "
             f"eval-mode output (the contract of nn.interop): Dropout is the identity and "
-            f"BatchNorm normalises with its running statistics, not the batch's. The model "
-            f"is not changed; call model.eval() before exporting to silence this warning.",
-            UserWarning, stacklevel=2)
+            f"BatchNorm normalises with its running statistics, not the batch's (layers "
+            f"concerned: {', '.join(moded)}). The model is not changed; call model.eval() "
+            f"before exporting to silence this warning.", UserWarning, stacklevel=2)
     frozen = copy.deepcopy(model).eval()          # the model keeps its mode and caches
     y = frozen(x, mask) if mask is not None else frozen(x)
 
@@ -107,6 +109,14 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
     onnx.checker.check_model(proto, full_check=True)
     _write_atomically(target, proto.SerializeToString())
     return target
+
+
+def _train_mode_layers(model: Layer) -> list[str]:
+    """The layers whose training mode computes something else than eval mode: Dropout with
+    p > 0 (also inside attention and positional encoding) and BatchNorm, as 'path (Class)'."""
+    return [f"{name or 'the model'} ({type(m).__name__})" for name, m in model.named_modules()
+            if m.training and (isinstance(m, Dropout) and m.p > 0
+                               or isinstance(m, (BatchNorm1d, BatchNorm2d)))]
 
 
 def _check_opset(opset: int | None, newest: int) -> int:
