@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import pathlib
+import re
 import subprocess
 import sys
 import warnings
@@ -337,3 +338,12 @@ def test_import_nn_does_not_import_onnx():
     root = pathlib.Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60,
                    env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_the_example_of_docs_interop_runs(tmp_path, monkeypatch):
+    text = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "interop.md").read_text()
+    section = text[text.index("## ONNX"):]
+    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "docs/interop.md ONNX example", "exec"), {})
+    assert (tmp_path / "cnn.onnx").is_file()
