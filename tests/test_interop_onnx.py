@@ -111,6 +111,17 @@ FAMILIES = {
         nn.Linear(8, 2)), floats(T, 3)),
 }
 
+# issue 15's one-dimensional families, converted by the same converters as their 2-D ones,
+# join the parametrization once they are merged
+if hasattr(nn, "Conv1d"):
+    FAMILIES["Conv1d"] = (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2),
+                          floats(3, 9))
+if hasattr(nn, "MaxPool1d"):
+    FAMILIES["MaxPool1d"] = (lambda: nn.MaxPool1d(3, stride=2, padding=1), floats(2, 9))
+if hasattr(nn, "AvgPool1d"):
+    FAMILIES["AvgPool1d-count-pad"] = (lambda: nn.AvgPool1d(3, stride=1, padding=1),
+                                       floats(2, 9))
+
 
 def run(path: str, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
@@ -180,6 +191,25 @@ def test_conv_and_pooling_options_match(tmp_path_factory, k, s, d, side, seed):
     x = np.random.default_rng(seed).standard_normal((3, 2, H, W)).astype(F32)
     path = to_onnx(model, x[:1], tmp_path_factory.mktemp("conv") / "m.onnx")
     assert_close(run(path, x), model.forward(x))
+
+
+def test_recurrent_gate_orders_by_hand():
+    """nn's column blocks (LSTM i, f, g, o; GRU r, z, n) become ONNX's row blocks (LSTM
+    i, o, f, c; GRU z, r, h): docs/interop.md's table."""
+    from nn.interop._onnx_sequence import GRU_ORDER, LSTM_ORDER, onnx_gates
+
+    lstm = np.array([[1, 1, 2, 2, 3, 3, 4, 4]])        # K = 1 row, H = 2: i=1 f=2 g=3 o=4
+    assert onnx_gates(lstm, LSTM_ORDER).ravel().tolist() == [1, 1, 4, 4, 2, 2, 3, 3]
+    assert onnx_gates(lstm, LSTM_ORDER).shape == (8, 1)             # (G*H, K)
+    gru_bias = np.array([1, 2, 3])                      # H = 1: r=1 z=2 n=3
+    assert onnx_gates(gru_bias, GRU_ORDER).tolist() == [2, 1, 3]
+
+
+def test_constants_are_named_after_the_state_dict(exported):
+    model, _, path = exported("Sequential-language-model")
+    names = {t.name for t in onnx.load(path).graph.initializer}
+    assert {"0.weight", "2.weight", "2.bias", "1.W", "1.R", "1.B"} <= names
+    assert all(name.split(".")[0] in {"0", "1", "2"} for name in names)
 
 
 # ---------------------------------------------------------------------- masks, dtypes

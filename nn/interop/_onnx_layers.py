@@ -9,10 +9,12 @@ weight as stored; ``Conv2d.weight`` (out, in, kh, kw) is already ONNX's ``Conv``
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from onnx import TensorProto
 
+from .. import layers
 from ..layers import (
     GELU,
     AvgPool2d,
@@ -100,32 +102,47 @@ def log_softmax(g: Graph, layer: LogSoftmax, x: str, ex: np.ndarray) -> str:
 
 
 # ---------------------------------------------------------------------------- conv, pooling
+# One converter per family for every number of spatial axes n (Conv2d: n = 2; Conv1d, when
+# nn has it: n = 1). ONNX writes pads as [begin of each axis..., end of each axis...].
 
 
-@converts(Conv2d)
-def conv2d(g: Graph, layer: Conv2d, x: str, ex: np.ndarray) -> str:
-    (ph, pw) = layer.padding
-    inputs = [x, g.const(layer.weight.data, "weight")]
+def present(*names: str) -> tuple[type, ...]:
+    """The classes of ``nn.layers`` among ``names`` (families that another branch adds:
+    they are converted as soon as they exist)."""
+    return tuple(getattr(layers, name) for name in names if hasattr(layers, name))
+
+
+def per_axis(value: int | tuple[int, ...], n: int) -> list[int]:
+    """A window option (an int, or one int per axis) as a list of n ints."""
+    return [int(value)] * n if isinstance(value, (int, np.integer)) else [int(v) for v in value]
+
+
+def window(layer: Any, n: int) -> dict[str, list[int]]:
+    """kernel_shape, strides and pads of a convolution or pooling layer over n axes."""
+    pads = per_axis(layer.padding, n)
+    return dict(kernel_shape=per_axis(layer.kernel_size, n), strides=per_axis(layer.stride, n),
+                pads=pads + pads)
+
+
+@converts(Conv2d, *present("Conv1d"))
+def conv(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
+    # y[n, o, i...] = b[o] + sum_{c, a...} W[o, c, a...] x_pad[n, c, i s + a d ...]
+    n = layer.weight.data.ndim - 2
+    inputs = [x, g.const(layer.weight.data, "weight")]        # (out, in, k...): ONNX's layout
     if layer.bias is not None:
         inputs.append(g.const(layer.bias.data, "bias"))
-    return g.op("Conv", *inputs, kernel_shape=list(layer.kernel_size),
-                strides=list(layer.stride), pads=[ph, pw, ph, pw],
-                dilations=list(layer.dilation))
+    return g.op("Conv", *inputs, **window(layer, n), dilations=per_axis(layer.dilation, n))
 
 
-@converts(MaxPool2d)
-def max_pool2d(g: Graph, layer: MaxPool2d, x: str, ex: np.ndarray) -> str:
-    (ph, pw) = layer.padding
-    return g.op("MaxPool", x, kernel_shape=list(layer.kernel_size),
-                strides=list(layer.stride), pads=[ph, pw, ph, pw])
+@converts(MaxPool2d, *present("MaxPool1d"))
+def max_pool(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
+    return g.op("MaxPool", x, **window(layer, ex.ndim - 2))   # padding never wins a window
 
 
-@converts(AvgPool2d)
-def avg_pool2d(g: Graph, layer: AvgPool2d, x: str, ex: np.ndarray) -> str:
-    # the zero padding counts in the divisor kh*kw (PyTorch's default count_include_pad)
-    (ph, pw) = layer.padding
-    return g.op("AveragePool", x, kernel_shape=list(layer.kernel_size),
-                strides=list(layer.stride), pads=[ph, pw, ph, pw], count_include_pad=1)
+@converts(AvgPool2d, *present("AvgPool1d"))
+def avg_pool(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
+    # the zero padding counts in the divisor prod(kernel) (PyTorch's count_include_pad=True)
+    return g.op("AveragePool", x, **window(layer, ex.ndim - 2), count_include_pad=1)
 
 
 # ---------------------------------------------------------------------------- normalisation
