@@ -363,6 +363,18 @@ def test_path_str_pathlike_and_home(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.onnx", "c.onnx"]
 
 
+def test_without_onnx_the_error_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)             # import onnx fails
+    with pytest.raises(ImportError, match=r"pip install 'readable-nn\[onnx\]'"):
+        to_onnx(nn.Linear(4, 2), np.ones((2, 4), F32), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_file_names_its_producer(exported):
+    proto = onnx.load(exported("Linear")[2])
+    assert (proto.producer_name, proto.producer_version) == ("readable-nn", nn.__version__)
+
+
 def test_import_nn_does_not_import_onnx():
     code = "import sys, nn; nn.interop.to_onnx; assert 'onnx' not in sys.modules"
     root = pathlib.Path(__file__).resolve().parents[1]

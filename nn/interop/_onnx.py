@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..layer import Layer
 from ..layers import BatchNorm1d, BatchNorm2d, Dropout
 
@@ -103,7 +104,8 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
     graph = onnx.helper.make_graph(g.nodes, "readable-nn", inputs,
                                    [_value_info(onnx, "output", y, FLOAT)], g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
-    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="readable-nn")
+    proto = onnx.helper.make_model(graph, opset_imports=opsets, producer_name="readable-nn",
+                                   producer_version=__version__)
     # the oldest IR version that can hold this opset, so older runtimes read the file too
     proto.ir_version = onnx.helper.find_min_ir_version_for(opsets, ignore_unknown=True)
     onnx.checker.check_model(proto, full_check=True)
