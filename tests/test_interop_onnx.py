@@ -212,6 +212,42 @@ def test_constants_are_named_after_the_state_dict(exported):
     assert all(name.split(".")[0] in {"0", "1", "2"} for name in names)
 
 
+@settings(max_examples=12, deadline=None)
+@given(cell=st.sampled_from(["RNN-tanh", "RNN-relu", "LSTM", "GRU"]),
+       sizes=st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 7)),
+       last=st.booleans(), seed=st.integers(0, 2**16))
+def test_recurrent_sizes_match(tmp_path_factory, cell, sizes, last, seed):
+    """RNN/LSTM/GRU over input and hidden sizes (1 included: a one-column gate block) and
+    sequence lengths (1 included), both return_sequences."""
+    I, H, steps = sizes
+    make = {"RNN-tanh": lambda: nn.RNN(I, H, return_sequences=not last),
+            "RNN-relu": lambda: nn.RNN(I, H, "relu", return_sequences=not last),
+            "LSTM": lambda: nn.LSTM(I, H, return_sequences=not last),
+            "GRU": lambda: nn.GRU(I, H, return_sequences=not last)}[cell]
+    model = randomise(make(), seed)
+    x = np.random.default_rng(seed).standard_normal((3, steps, I)).astype(F32)
+    path = to_onnx(model, x[:1], tmp_path_factory.mktemp("rnn") / "m.onnx")
+    assert_close(run(path, x), model.forward(x))
+
+
+@settings(max_examples=12, deadline=None)
+@given(heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (6, 3), (8, 4)]),
+       steps=st.integers(1, 6), causal=st.booleans(), masked=st.booleans(),
+       seed=st.integers(0, 2**16))
+def test_attention_options_match(tmp_path_factory, heads, steps, causal, masked, seed):
+    """MultiHeadAttention over widths, head counts, lengths (1 included), causal or not,
+    with or without a random key-padding mask (whole rows hidden included)."""
+    E, H = heads
+    model = randomise(nn.MultiHeadAttention(E, H, causal=causal), seed)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((4, steps, E)).astype(F32)
+    mask = rng.random((4, steps)) < 0.4 if masked else None
+    example = (x[:2], mask[:2]) if mask is not None else x[:2]
+    path = to_onnx(model, example, tmp_path_factory.mktemp("mha") / "m.onnx")
+    want = model.forward(x, mask) if mask is not None else model.forward(x)
+    assert_close(run(path, x, mask), want)
+
+
 # ---------------------------------------------------------------------- masks, dtypes
 @pytest.mark.parametrize("make", [
     lambda: nn.MultiHeadAttention(8, 2, causal=True),
