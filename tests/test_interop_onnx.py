@@ -54,6 +54,16 @@ def tokens(vocab: int, dtype=np.int64):
     return lambda N, rng: rng.integers(0, vocab, (N, T)).astype(dtype)
 
 
+def padded(vocab: int, dtype=np.int64, pad: int = 0):
+    """Token ids with padding: row 0 right-padded, row 1 all padding, the rest random."""
+    def make(N, rng):
+        ids = rng.integers(0, vocab, (N, T)).astype(dtype)
+        ids[0, 3:] = pad
+        ids[1 % N] = pad if N > 1 else ids[1 % N]
+        return ids
+    return make
+
+
 def encoder_layer(norm_first: bool, **kw) -> nn.TransformerEncoderLayer:
     return nn.TransformerEncoderLayer(8, 2, 16, dropout=0.1, norm_first=norm_first, **kw)
 
@@ -109,6 +119,27 @@ FAMILIES = {
     "Sequential-transformer": (lambda: nn.Sequential(
         nn.Linear(3, 8), nn.PositionalEncoding(8), encoder_layer(False),
         nn.Linear(8, 2)), floats(T, 3)),
+    # the ready-made models (nn.models): the example systems of the source documents
+    "models.mlp-dropout": (lambda: nn.models.mlp(6, (8, 5), 3, activation="tanh", dropout=0.2),
+                           floats(6)),
+    "models.cnn": (lambda: nn.models.cnn((1, 8, 8), 4, channels=3, hidden=5), floats(1, 8, 8)),
+    "models.lenet": (lambda: nn.models.lenet((2, 12, 12), 3), floats(2, 12, 12)),
+    "models.lstm_language_model": (lambda: nn.models.lstm_language_model(12, 8, 6), tokens(12)),
+    "models.gru_language_model-dropout": (
+        lambda: nn.models.lstm_language_model(12, 8, 6, cell="gru", dropout=0.3), tokens(12)),
+    "models.text_classifier": (lambda: nn.models.text_classifier(12, 8, 6), padded(12)),
+    "models.text_classifier-int32-pad3": (
+        lambda: nn.models.text_classifier(12, 8, 6, pad_id=3), padded(12, np.int32, pad=3)),
+    "models.transformer_classifier-tokens": (
+        lambda: nn.models.transformer_classifier(3, vocab_size=12, d_model=8, nhead=2,
+                                                 dim_feedforward=16), tokens(12)),
+    "models.transformer_classifier-features-first-pre-norm": (
+        lambda: nn.models.transformer_classifier(3, in_features=4, d_model=8, nhead=2,
+                                                 dim_feedforward=16, pooling="first",
+                                                 norm_first=True, dropout=0.1), floats(T, 4)),
+    "models.transformer_language_model": (
+        lambda: nn.models.transformer_language_model(12, d_model=8, nhead=2,
+                                                     dim_feedforward=16), tokens(12)),
 }
 
 # issue 15's one-dimensional families, converted by the same converters as their 2-D ones,
@@ -253,7 +284,10 @@ def test_attention_options_match(tmp_path_factory, heads, steps, causal, masked,
     lambda: nn.MultiHeadAttention(8, 2, causal=True),
     lambda: encoder_layer(False),
     lambda: nn.TransformerEncoder(encoder_layer(True), 2, norm=nn.LayerNorm(8)),
-], ids=["MultiHeadAttention", "TransformerEncoderLayer", "TransformerEncoder"])
+    lambda: nn.models.transformer_classifier(3, in_features=8, d_model=8, nhead=2,
+                                             dim_feedforward=16),     # masked mean pooling
+], ids=["MultiHeadAttention", "TransformerEncoderLayer", "TransformerEncoder",
+        "models.transformer_classifier"])
 def test_key_padding_mask_is_a_second_input(tmp_path, make):
     model = randomise(make())
     rng = np.random.default_rng(3)

@@ -48,12 +48,14 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
         Built of the supported families (Linear, the activations, Flatten, Dropout,
         Conv2d, MaxPool2d, AvgPool2d, BatchNorm1d/2d, LayerNorm, Embedding, RNN, LSTM, GRU,
         MultiHeadAttention, PositionalEncoding, TransformerEncoderLayer/Encoder, Residual,
-        Sequential); any other layer raises ``TypeError`` naming it and listing these.
+        Sequential) and the models of :mod:`nn.models`; any other layer raises
+        ``TypeError`` naming it and listing the supported ones.
     example_input : ndarray, or a pair (x, key_padding_mask)
         An input the model accepts (its values are not stored). For a model whose
         ``forward(x, mask)`` takes a key-padding mask (MultiHeadAttention,
-        TransformerEncoderLayer, TransformerEncoder) a pair ``(x, mask)`` with ``mask`` a
-        boolean (N, T) array adds a second graph input ``"key_padding_mask"``.
+        TransformerEncoderLayer, TransformerEncoder, nn.models' TransformerClassifier) a
+        pair ``(x, mask)`` with ``mask`` a boolean (N, T) array adds a second graph input
+        ``"key_padding_mask"``.
     path : str or os.PathLike
         Where to write. The file is written to a temporary file in the same folder and moved
         into place once complete: when the export fails nothing is written at ``path``.
@@ -75,7 +77,7 @@ def to_onnx(model: Layer, example_input: Any, path: str | os.PathLike[str], *,
     except ImportError as err:
         raise ImportError(f"nn.interop.to_onnx needs the onnx package: {INSTALL_HINT}") \
             from err
-    from . import _onnx_layers, _onnx_sequence  # noqa: F401  (register the converters)
+    from . import _onnx_layers, _onnx_models, _onnx_sequence  # noqa: F401  (the converters)
     from ._onnx_graph import FLOAT, TAKES_MASK, Graph
 
     if not isinstance(model, Layer):

@@ -84,11 +84,10 @@ class Graph:
     # ------------------------------------------------------------------ nodes
     def const(self, value: Any, hint: str = "const") -> str:
         """A constant tensor (an initializer); floating values are stored as float32."""
-        array = np.asarray(value)
-        if array.dtype.kind == "f":
-            array = array.astype(FLOAT)
+        array = np.array(value, dtype=FLOAT if np.asarray(value).dtype.kind == "f" else None,
+                         order="C")                      # a copy, C order; 0-d stays 0-d
         name = self.fresh(hint)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        self.initializers.append(numpy_helper.from_array(array, name))
         return name
 
     def ints(self, *values: int) -> str:
