@@ -207,6 +207,19 @@ def test_family_passes_the_checker_with_a_dynamic_batch_axis(exported, family):
     assert proto.opset_import[0].version == _onnx.DEFAULT_OPSET == 17
 
 
+def test_every_layer_class_of_nn_has_a_converter_and_every_converter_a_test():
+    """A family added to nn without an ONNX converter fails here (its name in the
+    message), and so does a converter that no FAMILIES entry exercises."""
+    from nn.interop import _onnx_layers, _onnx_models, _onnx_sequence  # noqa: F401 (register)
+    from nn.interop._onnx_graph import CONVERTERS
+
+    public = {getattr(nn, name) for name in nn.__all__ if isinstance(getattr(nn, name), type)
+              and issubclass(getattr(nn, name), nn.Layer) and getattr(nn, name) is not nn.Layer}
+    assert not {c.__name__ for c in public - set(CONVERTERS)}, "no ONNX converter"
+    tested = {type(m) for make_model, _ in FAMILIES.values() for m in make_model().modules()}
+    assert not {c.__name__ for c in set(CONVERTERS) - tested}, "converters without a test"
+
+
 @settings(max_examples=12, deadline=None)
 @given(k=st.tuples(st.integers(1, 3), st.integers(1, 3)),
        s=st.tuples(st.integers(1, 2), st.integers(1, 3)),
