@@ -559,3 +559,49 @@ def test_registry_holds_the_published_files():
     assert vision.REGISTRY["cifar10"].files[0].size == 170052171
     with pytest.raises(KeyError, match="MNIST has no file 'nope'"):
         vision.REGISTRY["mnist"].file("nope")
+
+
+# ---------------------------------------------------------------------- --dataset mnist
+def run_cli(argv: list[str], capsys) -> str:
+    from nn.__main__ import main
+
+    assert main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_cnn_job_trains_on_mnist_from_the_server_then_the_cache(server, tmp_path, monkeypatch,
+                                                               capsys):
+    files, _ = fake_mnist(4, n_train=48, n_test=16)
+    server.files.update({f"job/{k}": v for k, v in files.items()})
+    monkeypatch.setitem(vision.REGISTRY, "mnist",
+                        dataset("mnist", files, [server.url("good") + "job"]))
+    monkeypatch.setenv("NN_DATA", str(tmp_path / "cache"))
+    weights = tmp_path / "w.npz"
+    out = run_cli(["--model", "cnn", "--dataset", "mnist", "--epochs", "1", "--verbose", "0",
+                   "--save", str(weights)], capsys)
+    assert "test accuracy" in out
+    assert leftovers(tmp_path / "cache" / "mnist") == sorted(files)
+    # the network saw 1x28x28 images: Conv 3x3 -> 32x26x26 -> Linear(21632, 64)
+    with np.load(weights) as saved:
+        assert saved["0.weight"].shape == (32, 1, 3, 3)
+        assert saved["3.weight"].shape == (32 * 26 * 26, 64)
+    # a second run reads the cache: the server is not asked again
+    before = len(server.requests)
+    run_cli(["--model", "cnn", "--dataset", "mnist", "--epochs", "1", "--verbose", "0"], capsys)
+    assert len(server.requests) == before
+
+
+def test_dataset_option_errors(tmp_path, monkeypatch):
+    from nn.__main__ import main
+
+    with pytest.raises(SystemExit, match="--dataset mnist is not available for --model mlp; "
+                                         "it is for --model cnn"):
+        main(["--model", "mlp", "--dataset", "mnist"])
+    monkeypatch.setenv("NN_DATA", str(tmp_path))
+    monkeypatch.setitem(vision.REGISTRY, "mnist", dataset(
+        "mnist", fake_mnist(0)[0], [refused_url()]))
+    with pytest.raises(SystemExit) as info:
+        main(["--model", "cnn", "--dataset", "mnist", "--verbose", "0"])
+    message = str(info.value)
+    assert message.startswith("python -m nn: load_mnist: could not download the MNIST file")
+    assert f"in {tmp_path / 'mnist'}" in message
