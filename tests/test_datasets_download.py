@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import nn
 from nn.datasets import (
@@ -166,11 +168,12 @@ def server():
 
 @pytest.fixture(autouse=True)
 def _no_proxy_short_timeout(monkeypatch):
-    """Requests go straight to 127.0.0.1; a stalled server is given up on after 0.3 s."""
+    """Requests go straight to 127.0.0.1; a server silent for 10 s is given up on (the
+    stalling server's own test shortens that to STALL_TIMEOUT)."""
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
                 "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(vision, "TIMEOUT", 0.3)
+    monkeypatch.setattr(vision, "TIMEOUT", 10.0)
 
 
 @pytest.fixture
@@ -263,11 +266,14 @@ def test_cifar10_binary_records(server, tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------- failing mirrors
+#: The time-out while the stalling server is tried: short, yet long enough for the good
+#: server of the same test to answer on a busy machine.
+STALL_TIMEOUT = 1.5
 FAILURES = {                       # mirror -> what the error says went wrong there
     "missing": "HTTP error 404",
     "corrupt": "checksum mismatch",
     "drop": "transfer cut short: received",
-    "slow": "timed out after 0.3 s",
+    "slow": f"timed out after {STALL_TIMEOUT:g} s",
     "refused": "could not connect",
 }
 
@@ -277,7 +283,9 @@ def mirror(server, mode: str) -> str:
 
 
 @pytest.mark.parametrize("mode", sorted(FAILURES))
-def test_failed_mirror_moves_on_and_leaves_nothing(server, mnist, tmp_path, mode):
+def test_failed_mirror_moves_on_and_leaves_nothing(server, mnist, tmp_path, mode,
+                                                  monkeypatch):
+    monkeypatch.setattr(vision, "TIMEOUT", STALL_TIMEOUT)
     bad = mirror(server, mode)
     folder = tmp_path / "mnist"
     # alone, the mirror fails: the error names the URL and what went wrong, nothing stays
@@ -422,6 +430,27 @@ def test_a_file_where_the_folder_should_be(mnist, tmp_path):
         load_mnist(tmp_path / "root", "test")
 
 
+def test_a_folder_without_permission(mnist, tmp_path, monkeypatch):
+    """As root (CI) no folder refuses a write, so the refusal is the operating system's
+    error raised where it would be: creating the folder, then creating the temporary file."""
+    from nn.datasets import _download
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    with monkeypatch.context() as m:
+        m.setattr(pathlib.Path, "mkdir", denied)
+        with pytest.raises(PermissionError, match="load_mnist: cannot create the MNIST folder "
+                                                  f"{tmp_path / 'mnist'}: Permission denied"):
+            load_mnist(tmp_path, "test")
+    with monkeypatch.context() as m:
+        m.setattr(_download, "_create_temp", denied)
+        with pytest.raises(PermissionError, match=f"load_mnist: cannot write into "
+                                                  f"{tmp_path / 'mnist'}: Permission denied"):
+            load_mnist(tmp_path, "test")              # not a mirror failure: raised at once
+    assert leftovers(tmp_path / "mnist") == []
+
+
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
                     reason="root can write into a read-only folder")
 def test_a_read_only_folder(mnist, tmp_path):  # pragma: no cover - CI runs as root
@@ -520,6 +549,22 @@ def test_cifar10_corrupt_or_wrong_tarball(cifar, tmp_path):
         load_cifar10(tmp_path, "test", verify=False)
 
 
+@given(sizes=st.lists(st.integers(1, 3), min_size=1, max_size=3), seed=st.integers(0, 2**16))
+def test_cifar10_record_layout(sizes, seed):
+    """Any batches of records: image i, channel c, row r, column k is byte
+    1 + c*1024 + r*32 + k of record i, its label byte 0; batches concatenate in order."""
+    rng = np.random.default_rng(seed)
+    batches = [cifar_batch(rng, n) for n in sizes]
+    x, y = vision._cifar_arrays("load_cifar10", [(f"b{i}", raw) for i, (raw, _, _)
+                                                 in enumerate(batches)])
+    records = np.frombuffer(b"".join(raw for raw, _, _ in batches), np.uint8).reshape(-1, RECORD)
+    i, c, r, k = (int(rng.integers(0, m)) for m in (len(records), 3, 32, 32))
+    assert x[i, c, r, k] == records[i, 1 + c * 1024 + r * 32 + k]
+    np.testing.assert_array_equal(y, records[:, 0])
+    np.testing.assert_array_equal(x, np.concatenate([b[1] for b in batches]))
+    assert x.dtype == np.uint8 and y.dtype == np.int64 and x.flags.writeable
+
+
 def test_nothing_is_unpickled_or_extracted(cifar, tmp_path, monkeypatch):
     import pickle
 
@@ -563,9 +608,12 @@ def test_registry_holds_the_published_files():
 
 # ---------------------------------------------------------------------- --dataset mnist
 def run_cli(argv: list[str], capsys) -> str:
+    """``python -m nn ARGV`` in this process, BLAS on one thread (the machine is shared)."""
     from nn.__main__ import main
+    from nn.jobs.common import blas_threads
 
-    assert main(argv) == 0
+    with blas_threads(1):
+        assert main(argv) == 0
     return capsys.readouterr().out
 
 
@@ -578,16 +626,17 @@ def test_cnn_job_trains_on_mnist_from_the_server_then_the_cache(server, tmp_path
     monkeypatch.setenv("NN_DATA", str(tmp_path / "cache"))
     weights = tmp_path / "w.npz"
     out = run_cli(["--model", "cnn", "--dataset", "mnist", "--epochs", "1", "--verbose", "0",
-                   "--save", str(weights)], capsys)
+                   "--hidden", "8", "--save", str(weights)], capsys)
     assert "test accuracy" in out
     assert leftovers(tmp_path / "cache" / "mnist") == sorted(files)
-    # the network saw 1x28x28 images: Conv 3x3 -> 32x26x26 -> Linear(21632, 64)
+    # the network saw 1x28x28 images: Conv 3x3 -> 32x26x26 -> Linear(21632, hidden)
     with np.load(weights) as saved:
         assert saved["0.weight"].shape == (32, 1, 3, 3)
-        assert saved["3.weight"].shape == (32 * 26 * 26, 64)
+        assert saved["3.weight"].shape == (32 * 26 * 26, 8)
     # a second run reads the cache: the server is not asked again
     before = len(server.requests)
-    run_cli(["--model", "cnn", "--dataset", "mnist", "--epochs", "1", "--verbose", "0"], capsys)
+    run_cli(["--model", "cnn", "--dataset", "mnist", "--epochs", "1", "--verbose", "0",
+             "--hidden", "8"], capsys)
     assert len(server.requests) == before
 
 

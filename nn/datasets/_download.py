@@ -139,13 +139,13 @@ def fetch_file(fn: str, dataset: RemoteDataset, name: str, folder: Path, *,
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OSError(f"{fn}: cannot create the {dataset.title} folder {folder}: "
-                      f"{err.strerror or err}") from err
+        raise type(err)(f"{fn}: cannot create the {dataset.title} folder {folder}: "
+                        f"{err.strerror or err}") from err
     failures = []
     for base in bases:
         url = file_url(base, name)
         try:
-            _download(url, expected, path, timeout, progress)
+            _download(fn, url, expected, path, timeout, progress)
             return path
         except _MirrorFailed as err:
             failures.append(f"  {url}: {err}")
@@ -160,7 +160,7 @@ def _listed(bases: tuple[str, ...], name: str) -> str:
     return ", ".join(file_url(b, name) for b in bases) or "any copy of it"
 
 
-def _download(url: str, expected: RemoteFile, path: Path, timeout: float,
+def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: float,
               progress: bool) -> None:
     """Stream ``url`` into a temporary file beside ``path``; move it to ``path`` only if
     its size and SHA-256 are the published ones. Any failure removes the temporary file
@@ -169,7 +169,7 @@ def _download(url: str, expected: RemoteFile, path: Path, timeout: float,
     try:
         fd, tmp = _create_temp(folder, path.name)
     except OSError as err:
-        raise OSError(f"cannot write into {folder}: {err.strerror or err}") from err
+        raise type(err)(f"{fn}: cannot write into {folder}: {err.strerror or err}") from err
     try:
         with os.fdopen(fd, "wb") as out:
             digest, received = _stream(url, expected, out, timeout, progress)
