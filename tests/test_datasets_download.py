@@ -5,7 +5,8 @@ files in the real formats made by the tests: gzip-compressed IDX files like MNIS
 .tar.gz like CIFAR-10's binary version. The first part of a URL's path chooses how the
 server misbehaves: ``/good/NAME`` serves the file, ``/missing/`` answers 404, ``/corrupt/``
 serves the file with one byte changed, ``/drop/`` announces the full length and closes the
-connection half-way, ``/slow/`` sends the headers and then nothing (until the test ends).
+connection half-way, ``/slow/`` sends the headers and then nothing (until the test ends),
+``/long/`` and ``/short/`` announce no length and send a few bytes too many or too few.
 The loaders' tables of published checksums are replaced, through ``REGISTRY``, by the
 checksums of these files.
 """
@@ -130,6 +131,11 @@ class Server:
                     return
                 if mode == "corrupt":
                     data = data[:-1] + bytes([data[-1] ^ 0xFF])
+                if mode in ("long", "short"):          # no length announced; closes at the end
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(data + b"more" if mode == "long" else data[:-3])
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -275,6 +281,8 @@ FAILURES = {                       # mirror -> what the error says went wrong th
     "drop": "transfer cut short: received",
     "slow": f"timed out after {STALL_TIMEOUT:g} s",
     "refused": "could not connect",
+    "long": "the server sends more than the",
+    "short": "transfer cut short: received",
 }
 
 

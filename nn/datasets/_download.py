@@ -164,7 +164,8 @@ def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: floa
               progress: bool) -> None:
     """Stream ``url`` into a temporary file beside ``path``; move it to ``path`` only if
     its size and SHA-256 are the published ones. Any failure removes the temporary file
-    and raises :class:`_MirrorFailed` (network trouble) or the ``OSError`` of the disk."""
+    and raises :class:`_MirrorFailed`; a folder that refuses the temporary file raises its
+    ``OSError`` at once."""
     folder = str(path.parent)
     try:
         fd, tmp = _create_temp(folder, path.name)
@@ -175,7 +176,7 @@ def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: floa
             digest, received = _stream(url, expected, out, timeout, progress)
             out.flush()
             os.fsync(out.fileno())
-        if received != expected.size:
+        if received < expected.size:
             raise _MirrorFailed(f"transfer cut short: received {received} of "
                                 f"{expected.size} bytes")
         if digest != expected.sha256:
@@ -190,7 +191,9 @@ def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: floa
 
 def _stream(url: str, expected: RemoteFile, out, timeout: float,
             progress: bool) -> tuple[str, int]:
-    """Copy the response body into ``out``; return its SHA-256 and its length."""
+    """Copy the response body into ``out``; return its SHA-256 and its length. Every
+    failure, of the network or of the disk, is a :class:`_MirrorFailed` saying what
+    happened (a full disk fails at each mirror in turn, and the error lists it for each)."""
     digest = hashlib.sha256()
     received = 0
     try:
@@ -205,11 +208,15 @@ def _stream(url: str, expected: RemoteFile, out, timeout: float,
                       unit_divisor=1024, file=sys.stderr, disable=not progress,
                       leave=False) as bar:
                 while chunk := response.read(CHUNK):
+                    received += len(chunk)
+                    if received > expected.size:
+                        raise _MirrorFailed(f"the server sends more than the {expected.size} "
+                                            "bytes of the published file")
                     out.write(chunk)
                     digest.update(chunk)
-                    received += len(chunk)
                     bar.update(len(chunk))
     except urllib.error.HTTPError as err:
+        err.close()
         raise _MirrorFailed(f"HTTP error {err.code} {err.reason}") from None
     except urllib.error.URLError as err:
         reason = err.reason
@@ -225,7 +232,7 @@ def _stream(url: str, expected: RemoteFile, out, timeout: float,
                             "bytes") from None
     except ValueError as err:  # urllib's "unknown url type"
         raise _MirrorFailed(f"not a usable URL ({err})") from None
-    except (http.client.HTTPException, ConnectionError) as err:
-        raise _MirrorFailed(f"connection lost after {received} of {expected.size} bytes "
+    except (http.client.HTTPException, OSError) as err:  # a reset, TLS, a full disk, ...
+        raise _MirrorFailed(f"failed after {received} of {expected.size} bytes "
                             f"({type(err).__name__}: {err})") from None
     return digest.hexdigest(), received
