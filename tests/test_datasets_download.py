@@ -662,3 +662,16 @@ def test_dataset_option_errors(tmp_path, monkeypatch):
     message = str(info.value)
     assert message.startswith("python -m nn: load_mnist: could not download the MNIST file")
     assert f"in {tmp_path / 'mnist'}" in message
+
+
+@pytest.mark.parametrize("load", [load_mnist, load_fashion_mnist, load_cifar10])
+def test_signature_is_the_contracts(load):
+    """SPEC: ``load(root=None, split="train", *, download=True, mirrors=None, verify=True)``;
+    ``progress=True`` is this implementation's extra keyword."""
+    import inspect
+
+    params = inspect.signature(load).parameters
+    got = [(p.name, p.kind, p.default) for p in params.values()]
+    pos, kw = inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
+    assert got == [("root", pos, None), ("split", pos, "train"), ("download", kw, True),
+                   ("mirrors", kw, None), ("verify", kw, True), ("progress", kw, True)]
