@@ -43,6 +43,29 @@ def digits_split(seed: int, images: bool = False):
     return (x_tr, y_tr), (x_val, y_val), (x_te, y_te)
 
 
+def mnist_split(seed: int, val_fraction: float = 1 / 12):
+    """MNIST from the cache folder (downloaded there if missing), as float32 (N, 1, 28, 28)
+    in [0, 1]: the 60,000 training images split into train and a stratified validation part
+    (``val_fraction``, 5,000 images by default), and the 10,000 test images.
+
+    Returns ``(x_tr, y_tr), (x_val, y_val), (x_te, y_te)``; a download or file problem
+    ends the program with the loader's message (which says where to put the files).
+    """
+    import numpy as np
+
+    import nn
+
+    try:
+        x, y = nn.datasets.load_mnist(split="train")
+        x_te, y_te = nn.datasets.load_mnist(split="test")
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"python -m nn: {err}") from None
+    x_tr, x_val, y_tr, y_val = nn.data.train_test_split(
+        x, y, test_size=val_fraction, stratify=True, rng=seed)
+    x_tr, x_val, x_te = (a[:, None] / np.float32(255) for a in (x_tr, x_val, x_te))
+    return (x_tr, y_tr), (x_val, y_val), (x_te, y_te)
+
+
 def info(args: argparse.Namespace, message: str) -> None:
     """A progress line on stderr (silent with ``--verbose 0``)."""
     if args.verbose:
