@@ -459,9 +459,13 @@ def test_a_folder_without_permission(mnist, tmp_path, monkeypatch):
     assert leftovers(tmp_path / "mnist") == []
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root can write into a read-only folder")
-def test_a_read_only_folder(mnist, tmp_path):  # pragma: no cover - CI runs as root
+def test_a_folder_without_permission(mnist, tmp_path):
+    """A real denied folder: read-only for a normal user; for root (CI), who may write into
+    any folder, a folder inside /sys, where even root may not create one."""
+    if os.geteuid() == 0:
+        with pytest.raises(PermissionError, match="cannot create the MNIST folder /sys/mnist"):
+            load_mnist("/sys", "test", progress=False)
+        return
     folder = tmp_path / "mnist"
     folder.mkdir()
     folder.chmod(0o500)
