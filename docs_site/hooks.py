@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import logging
 import posixpath
 import re
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,6 +78,7 @@ EXTRA_NAMES = ("nn.testing",)  # public, but not in nn.__all__ (it needs hypothe
 MIRRORED_PAGES = {"benchmarks/README.md": "benchmarks.md", "CHANGELOG.md": "changelog.md"}
 SOURCE_PREFIX = "_repo"
 LINK = re.compile(r"(\]\()([^)\s]+)(\))")
+log = logging.getLogger("mkdocs.hooks.readable_nn")  # a warning fails a --strict build
 
 
 def _home_module(package: str, name: str) -> str:
@@ -212,6 +215,18 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         if files.get_file_from_path(uri) is None:
             files.append(File.generated(config, uri, abs_src_path=str(ROOT / rel)))
     return files
+
+
+def on_nav(nav: Navigation, config: MkDocsConfig, files: Files) -> Navigation:
+    layout = reference_layout()
+    if MORE_PAGE in layout:
+        log.warning("public names from modules that have no API reference page (add the "
+                    "module to REFERENCE_PAGES in docs_site/hooks.py): "
+                    + ", ".join(layout[MORE_PAGE]))
+    in_nav = {page.file.src_uri for page in nav.pages}
+    for uri in sorted(set(reference_pages()) - in_nav):
+        log.warning(f"the generated page {uri} is not in the nav of mkdocs.yml")
+    return nav
 
 
 def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:

@@ -69,6 +69,21 @@ def test_tutorial_code_runs(page, capsys):
     assert capsys.readouterr().out.strip(), "a tutorial prints what it shows"
 
 
+def test_docs_extra_and_ci():
+    """The `docs` extra pins ranges; CI installs it, chromium and npm, and builds strictly."""
+    tomllib = pytest.importorskip("tomllib" if sys.version_info >= (3, 11) else "tomli")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    names = {re.split(r"[<>=\[]", r)[0] for r in extras["docs"]}
+    assert {"mkdocs", "mkdocs-material", "mkdocstrings"} <= names
+    assert all("<" in r and ">=" in r for r in extras["docs"]), extras["docs"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    install = re.search(r'pip install -e "\.\[([a-z,]+)\]"', ci)
+    assert install and "docs" in install.group(1).split(",")
+    assert "missing+=(chromium)" in ci and "missing+=(npm)" in ci
+    assert re.search(r"mkdocs build --strict", ci)
+
+
 # -- the build -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -76,12 +91,27 @@ def site(tmp_path_factory) -> Path:
     if importlib.util.find_spec("mkdocs") is None:
         _missing("mkdocs (pip install 'readable-nn[docs]')")
     out = tmp_path_factory.mktemp("site")
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
-    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q",
-                          "-d", str(out)], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert run.returncode == 0, f"mkdocs build --strict failed:\n{run.stdout}\n{run.stderr}"
+    run = subprocess.run([sys.executable, "-m", "nn", "docs", "--build-only", "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"the strict build failed:\n{run.stdout}\n{run.stderr}"
     return out
+
+
+def test_nn_docs_serves_on_localhost(site):
+    """`python -m nn docs` serves the built folder on 127.0.0.1 (here on a free port)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nn", "docs", "--no-build", "--out",
+                             str(site), "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/index\.html", line)
+        assert url, line
+        with urllib.request.urlopen(url.group(0), timeout=10) as reply:
+            assert reply.status == 200 and b"readable-nn" in reply.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def all_public_names() -> list[str]:
