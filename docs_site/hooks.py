@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.nav import Navigation
 from mkdocs.structure.pages import Page
@@ -235,6 +236,46 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
         return markdown
     real = Path(file.abs_src_path).resolve().relative_to(ROOT).as_posix()
     return rewrite_links(markdown, real, file.src_uri)
+
+
+ROLE = re.compile(r":(func|class|meth|mod|attr|data|obj|exc|math):"
+                  r"(?:<code>([^<]*)</code>|`([^`<]*)`)")  # rendered, or raw in a table
+ANCHOR = re.compile(r'<h\d[^>]*\bid="([\w.]+)"')
+
+
+def resolve_roles(html: str, page_url: str, anchors: dict[str, str]) -> str:
+    """The reStructuredText roles of the docstrings, as the Markdown renderer leaves them
+    (``:func:<code>nn.save</code>``), made readable: ``:math:`` becomes math for KaTeX, and a
+    name that the reference documents becomes a link to its entry (a short name such as
+    ``update`` is looked for on the same page first, then under ``nn.`` and ``optim.``);
+    other names stay code. A ``Forward::`` before a code block loses one colon."""
+    here = [name for name, url in anchors.items() if url == page_url]
+
+    def link(match: re.Match[str]) -> str:
+        role, name = match.group(1), match.group(2) or match.group(3)
+        if role == "math":
+            return f'<span class="arithmatex">\\({name}\\)</span>'
+        name = name.lstrip("~.")
+        found = [name] if name in anchors else []
+        found = found or [n for n in here if n.endswith("." + name)]
+        found = found or [n for n in (f"nn.{name}", f"optim.{name}") if n in anchors]
+        if len(found) != 1:
+            return f"<code>{name}</code>"
+        target = posixpath.relpath(anchors[found[0]], posixpath.dirname(page_url) or ".")
+        return f'<a href="{target}#{found[0]}"><code>{name}</code></a>'
+
+    return re.sub(r"::</p>", ":</p>", ROLE.sub(link, html))
+
+
+@event_priority(100)  # before mkdocs-autorefs' on_env, which may rewrite the content
+def on_env(env, config: MkDocsConfig, files: Files):  # noqa: ANN001 (a jinja2 Environment)
+    pages = [f.page for f in files.documentation_pages()
+             if f.page is not None and f.src_uri.startswith("reference/") and f.page.content]
+    anchors = {name: page.file.url for page in pages
+               for name in ANCHOR.findall(page.content or "")}
+    for page in pages:
+        page.content = resolve_roles(page.content or "", page.file.url, anchors)
+    return env
 
 
 def on_post_build(config: MkDocsConfig) -> None:

@@ -232,6 +232,11 @@ def test_every_api_page_lists_its_names(browser, server):
         shown = browser.evaluate(
             "Array.from(document.querySelectorAll('.doc-heading[id]')).map(h => h.id)")
         assert set(names) <= set(shown), (slug, sorted(set(names) - set(shown)))
+        raw = browser.evaluate("(document.querySelector('article').innerText.match("
+                               "/:(func|class|meth|mod|attr|math):|\\S::\\n/g) || []).length")
+        assert raw == 0, f"reference/{slug}: reStructuredText roles left as text"
+        assert browser.wait_for("document.querySelectorAll('.arithmatex').length === "
+                                "document.querySelectorAll('.arithmatex .katex').length")
         for full in names:
             package, _, name = full.partition(".")
             if isinstance(getattr(importlib.import_module(package), name, None), type):
