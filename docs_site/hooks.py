@@ -201,7 +201,8 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
     for uri, text in reference_pages().items():
         files.append(File.generated(config, uri, content=text))
     for real, virtual in MIRRORED_PAGES.items():
-        text = rewrite_links((ROOT / real).read_text(encoding="utf-8"), real, virtual)
+        text = rewrite_links((ROOT / real).read_text(encoding="utf-8"), real, virtual,
+                             _wanted)
         files.append(File.generated(config, virtual, content=text))
     for rel, path in katex.site_files():
         files.append(File.generated(config, f"assets/katex/{rel}", abs_src_path=str(path)))

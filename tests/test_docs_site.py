@@ -84,6 +84,34 @@ def test_docs_extra_and_ci():
     assert re.search(r"mkdocs build --strict", ci)
 
 
+def test_links_outside_docs_are_rewritten_for_the_site():
+    """docs/ links to the repository's files keep working in the site: a source file goes
+    to its copy under _repo/, a mirrored file to its page, a public package to its reference
+    entry; a link to nothing is left for the strict build to report."""
+    hooks = _docs_site("hooks")
+    wanted: set[str] = set()
+    text = ("[a](../../nn/layers/recurrent.py#L1) [b](../../benchmarks/README.md#x) "
+            "[c](../linear.md) [d](https://example.org/x.md) [e](../../nn/testing) "
+            "[f](../../no/such.py) [g](#symbols)")
+    out = hooks.rewrite_links(text, "docs/math/recurrent.md", "math/recurrent.md", wanted)
+    assert out == ("[a](../_repo/nn/layers/recurrent.py#L1) [b](../benchmarks.md#x) "
+                   "[c](../linear.md) [d](https://example.org/x.md) "
+                   "[e](../reference/gradcheck.md#nn.testing) [f](../../no/such.py) "
+                   "[g](#symbols)")
+    assert wanted == {"nn/layers/recurrent.py"}
+    # a mirrored page's own links, from its place in the site
+    out = hooks.rewrite_links("[t](../docs/text.md#nnembedding) [s](bench_rnn.py)",
+                              "benchmarks/README.md", "benchmarks.md")
+    assert out == "[t](text.md#nnembedding) [s](_repo/benchmarks/bench_rnn.py)"
+
+
+def test_katex_missing_is_a_clear_error(tmp_path, monkeypatch):
+    katex = _docs_site("katex")
+    monkeypatch.setenv("READABLE_NN_KATEX_DIR", str(tmp_path))
+    with pytest.raises(katex.KatexUnavailable, match=r"no KaTeX .* files in"):
+        katex.ensure()
+
+
 # -- the build -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
