@@ -239,6 +239,19 @@ def test_math_is_typeset(browser, server, artefacts):
     print(f"screenshot: {shot}")
 
 
+def test_math_is_typeset_from_a_folder(browser, site):
+    """Opened straight from disk (file://, no server, no network), the math still renders:
+    KaTeX and its fonts are in the folder."""
+    browser.open((site / "math" / "linear.html").as_uri())
+    assert browser.wait_for(
+        "document.querySelectorAll('.arithmatex').length > 0 && "
+        "document.querySelectorAll('.arithmatex').length === "
+        "document.querySelectorAll('.arithmatex .katex').length")
+    assert browser.evaluate("document.querySelectorAll('.katex-error').length") == 0
+    assert browser.wait_for("Array.from(document.fonts).some(f => "
+                            "f.family.includes('KaTeX_Main') && f.status === 'loaded')")
+
+
 def test_search_index_loads_and_search_finds(browser, server):
     with urllib.request.urlopen(f"{server}/search/search_index.json", timeout=10) as reply:
         index = json.load(reply)
