@@ -43,7 +43,8 @@ class BrowserError(RuntimeError):
 class Browser:
     def __init__(self, process: subprocess.Popen, to_browser: int, from_browser: int):
         self.process, self._out, self._in = process, to_browser, from_browser
-        self._buffer, self._next_id, self._events = b"", 0, []
+        self._buffer, self._next_id = b"", 0
+        self._events: list[dict[str, Any]] = []
         self.session: str | None = None
 
     @classmethod

@@ -10,6 +10,7 @@ and a math page go to $NN_DOCS_ARTEFACTS, else to a pytest temporary folder (pri
 from __future__ import annotations
 
 import functools
+import html as html_module
 import http.server
 import importlib
 import importlib.util
@@ -159,6 +160,14 @@ def test_reference_documents_every_public_name(site):
     assert not missing, f"public names without an API reference entry: {missing}"
     index = pages["index.html"]
     assert all(f"#{n}" in index for n in all_public_names())
+
+
+def test_getting_started_has_the_readme_commands(site):
+    """The two commands and the ten lines come from README.md at build time (snippets)."""
+    html = (site / "getting-started.html").read_text(encoding="utf-8")
+    text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+    assert 'pip install -e ".[test]" && python -m nn' in text
+    assert "python -m pytest" in text and "load_digits" in text and "--8<--" not in text
 
 
 def test_no_resource_from_the_network(site):
