@@ -242,6 +242,13 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
 ROLE = re.compile(r":(func|class|meth|mod|attr|data|obj|exc|math):"
                   r"(?:<code>([^<]*)</code>|`([^`<]*)`)")  # rendered, or raw in a table
 ANCHOR = re.compile(r'<h\d[^>]*\bid="([\w.]+)"')
+CODE_NAME = re.compile(r"<code>((?:nn|optim)(?:\.\w+)+)</code>")
+NOT_INSIDE = re.compile(r"(<a\b.*?</a>|<pre\b.*?</pre>|<h\d\b.*?</h\d>)", re.S)
+
+
+def _link(name: str, shown: str, page_url: str, anchors: dict[str, str]) -> str:
+    target = posixpath.relpath(anchors[name], posixpath.dirname(page_url) or ".")
+    return f'<a href="{target}#{name}"><code>{shown}</code></a>'
 
 
 def resolve_roles(html: str, page_url: str, anchors: dict[str, str]) -> str:
@@ -262,20 +269,33 @@ def resolve_roles(html: str, page_url: str, anchors: dict[str, str]) -> str:
         found = found or [n for n in (f"nn.{name}", f"optim.{name}") if n in anchors]
         if len(found) != 1:
             return f"<code>{name}</code>"
-        target = posixpath.relpath(anchors[found[0]], posixpath.dirname(page_url) or ".")
-        return f'<a href="{target}#{found[0]}"><code>{name}</code></a>'
+        return _link(found[0], name, page_url, anchors)
 
     return re.sub(r"::</p>", ":</p>", ROLE.sub(link, html))
 
 
+def link_names(html: str, page_url: str, anchors: dict[str, str]) -> str:
+    """Inline code that is exactly a documented name (`` `nn.LSTM` ``) links to its entry in
+    the API reference; not inside links, code blocks or headings."""
+    def link(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return _link(name, name, page_url, anchors) if name in anchors else match.group(0)
+
+    parts = NOT_INSIDE.split(html)
+    return "".join(part if i % 2 else CODE_NAME.sub(link, part) for i, part in enumerate(parts))
+
+
 @event_priority(100)  # before mkdocs-autorefs' on_env, which may rewrite the content
 def on_env(env, config: MkDocsConfig, files: Files):  # noqa: ANN001 (a jinja2 Environment)
-    pages = [f.page for f in files.documentation_pages()
-             if f.page is not None and f.src_uri.startswith("reference/") and f.page.content]
-    anchors = {name: page.file.url for page in pages
+    pages = [f.page for f in files.documentation_pages() if f.page is not None
+             and f.page.content]
+    reference = [page for page in pages if page.file.src_uri.startswith("reference/")]
+    anchors = {name: page.file.url for page in reference
                for name in ANCHOR.findall(page.content or "")}
-    for page in pages:
+    for page in reference:
         page.content = resolve_roles(page.content or "", page.file.url, anchors)
+    for page in pages:
+        page.content = link_names(page.content or "", page.file.url, anchors)
     return env
 
 

@@ -329,3 +329,6 @@ def test_lstm_three_clicks_from_home(browser, server, artefacts):
         if anchor:
             assert browser.evaluate(f"document.getElementById({json.dumps(anchor)}) !== null")
         assert "LSTM" in browser.evaluate("document.querySelector('article').innerText")
+    # and back: the exercise's `nn.LSTM` links the API entry
+    assert browser.evaluate("Array.from(document.querySelectorAll('article a[href]'))"
+                            ".some(a => /reference\\/recurrent\\.html#nn\\.LSTM$/.test(a.href))")
