@@ -5,6 +5,7 @@ Sub-commands::
     python -m nn [train] [options]   train an example system on bundled data (the default)
     python -m nn check FILE:CLASS    grade a Layer (an exercise) against finite differences
     python -m nn generate [options]  sample text from the LSTM language model
+    python -m nn docs [--port N]     build the documentation website and serve it locally
     python -m nn --help              this help; ``python -m nn SUBCOMMAND --help`` for each
 
 The main job trains the source documents' MLP on the bundled 8x8 digits, with a progress
@@ -24,6 +25,8 @@ SUBCOMMANDS = {
                                 "differences, per tensor"),
     "generate": ("nn.jobs.generate", "sample text from the LSTM language model (trained "
                                      "first, or from --weights)"),
+    "docs": ("nn.jobs.docs", "build the documentation website and serve it on 127.0.0.1 "
+                             "(needs a clone and the docs extra)"),
 }
 
 
