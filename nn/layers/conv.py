@@ -54,7 +54,7 @@ _PLANES_MAX_CHANNELS = 4
 _BIAS_ROW_MAX = 1 << 16
 
 
-def _im2col_planes(layer: Layer, x: np.ndarray, out_hw) -> np.ndarray:
+def _im2col_planes(layer: Conv2d, x: np.ndarray, out_hw) -> np.ndarray:
     """``X^T`` of shape ``(C*kh*kw, N*Ho*Wo)``, rows ordered (c, a, q) like the weight's.
 
     ``X^T[(c, a, q), (n, i, j)] = xp[n, c, i*sh + a*dh, j*sw + q*dw]`` with xp the
@@ -85,7 +85,7 @@ def _channels(in_channels, out_channels, owner: str) -> tuple[int, int]:
     return int(in_channels), int(out_channels)
 
 
-def _parameters(layer: Layer, kernel: tuple[int, ...], bias: bool, init, rng, dtype
+def _parameters(layer: Conv1d | Conv2d, kernel: tuple[int, ...], bias: bool, init, rng, dtype
                 ) -> tuple[Parameter, Parameter | None]:
     """``weight`` (C_out, C_in, *kernel) and ``bias`` (C_out,) or None, initialised by
     ``init`` (see :func:`nn.init.initialise`)."""

@@ -13,12 +13,14 @@ zeros and divides by the kernel size (PyTorch's default ``count_include_pad=True
 Windows overlap when the stride is smaller than the kernel; backward then *adds* into the
 shared entries. One implementation serves both dimensions: ``_MaxPool`` and ``_AvgPool``
 work on a tuple of spatial axes (two for the 2-D layers, one for the 1-D ones), and a
-window offset is a tuple of slices, one per axis. Derivations: docs/math/conv.md.
+kernel offset's entries of every window are ``xp[window]`` with ``window`` the index
+``(..., rows, cols)`` or ``(..., positions)``. Derivations: docs/math/conv.md.
 """
 
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +42,16 @@ def _alloc(shape: tuple[int, ...], dtype, channels_last: bool, owner: Layer | No
     return a.transpose(0, a.ndim - 1, *range(1, a.ndim - 1)) if channels_last else a
 
 
+#: The index of one kernel offset's entries of every window: ``(..., rows, cols)`` in 2-D,
+#: ``(..., positions)`` in 1-D (see :meth:`_Pool.offsets`).
+Window = tuple[Any, ...]
+
+
+def _axes(value: int | tuple[int, ...]) -> tuple[int, ...]:
+    """An argument as a tuple with one entry per spatial axis."""
+    return value if isinstance(value, tuple) else (value,)
+
+
 class _Pool(Layer):
     """Shared arguments, shape checks and offset bookkeeping of the pooling layers.
 
@@ -50,14 +62,16 @@ class _Pool(Layer):
 
     dims: int
     expected: str
+    kernel_size: int | tuple[int, int]
+    stride: int | tuple[int, int]
+    padding: int | tuple[int, int]
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
         name = type(self).__name__
-        arg = pair if self.dims == 2 else single
-        self.kernel_size = arg(kernel_size, "kernel_size", name)
-        self.stride = self.kernel_size if stride is None else arg(stride, "stride", name)
-        self.padding = arg(padding, "padding", name, minimum=0)
+        self.kernel_size = self._arg(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else self._arg(stride, "stride")
+        self.padding = self._arg(padding, "padding", minimum=0)
         kernel, _, pads = self.geometry()
         if any(2 * p > k for k, p in zip(kernel, pads)):
             raise ValueError(f"{name}: padding {self.padding} must be at most half the "
@@ -65,9 +79,13 @@ class _Pool(Layer):
 
     def geometry(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
         """``(kernel, stride, padding)``, each a tuple with one entry per spatial axis."""
-        if self.dims == 2:
-            return self.kernel_size, self.stride, self.padding
-        return (self.kernel_size,), (self.stride,), (self.padding,)
+        return _axes(self.kernel_size), _axes(self.stride), _axes(self.padding)
+
+    def _arg(self, value, name: str, minimum: int = 1) -> int | tuple[int, int]:
+        """A pair (2-D) or an int (1-D), validated; errors name the layer."""
+        owner = type(self).__name__
+        return pair(value, name, owner, minimum) if self.dims == 2 else \
+            single(value, name, owner, minimum)
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """``(N, C, Ho, Wo)`` for an input ``(N, C, H, W)``; ``(N, C, Lo)`` for ``(N, C, L)``."""
@@ -88,12 +106,14 @@ class _Pool(Layer):
                 f"padded input {padded} (input shape {x.shape}, padding {self.padding})")
         return shape
 
-    def offsets(self, out_sizes: tuple[int, ...]) -> list[tuple[int, tuple[slice, ...]]]:
+    def offsets(self, out_sizes: tuple[int, ...]) -> list[tuple[int, Window]]:
         """``[(k, window), ...]``: for each kernel offset (a, q) (a in 1-D), in row-major
-        order, k = a*kw + q (k = a) and ``window``, the slices of the padded input's
-        spatial axes that hold entry k of every window, ``xp[(..., *window)]``."""
+        order, k = a*kw + q (k = a) and ``window``, the index ``(..., rows, cols)``
+        (``(..., positions)``) of the padded input's entries that hold entry k of every
+        window: ``xp[window]`` has the output's shape."""
         kernel, stride, _ = self.geometry()
-        return [(k, tuple(offset_slice(a, s, 1, n) for a, s, n in zip(at, stride, out_sizes)))
+        return [(k, (Ellipsis,) + tuple(offset_slice(a, s, 1, n)
+                                        for a, s, n in zip(at, stride, out_sizes)))
                 for k, at in enumerate(itertools.product(*map(range, kernel)))]
 
     def _padded(self, x: np.ndarray, fill: float) -> np.ndarray:
@@ -160,7 +180,7 @@ class _AvgPool(_Pool):
         y = _alloc(out_shape, x.dtype, is_channels_last(x))
         offsets = self.offsets(out_shape[2:])
         for _, window in offsets:
-            y += xp[(..., *window)]               # y = sum over the window's entries ...
+            y += xp[window]                       # y = sum over the window's entries ...
         y /= len(offsets)                         # ... / (kh*kw or k, padding counted)
         self._cache = (offsets, x.shape, xp.shape, x.dtype, is_channels_last(x), out_shape)
         return y
@@ -171,7 +191,7 @@ class _AvgPool(_Pool):
         dxp = _alloc(padded_shape, dtype, channels_last)
         gs = g / len(offsets)
         for _, window in offsets:
-            dxp[(..., *window)] += gs             # dx[each window entry] += g / (kh*kw or k)
+            dxp[window] += gs                     # dx[each window entry] += g / (kh*kw or k)
         return dxp[self._interior(shape)]
 
 
@@ -254,11 +274,11 @@ class AvgPool1d(_AvgPool):
 def max_pool_plain(xp: np.ndarray, offsets, out_shape) -> tuple[np.ndarray, np.ndarray]:
     """``(y, idx)``: the maximum of each window of the padded ``xp`` and the offset k of
     its first maximum (row-major order), by offsets ``[(k, window), ...]``
-    (:meth:`_Pool.offsets`)."""
+    (:meth:`_Pool.offsets`; ``xp[window]`` is entry k of every window)."""
     y = np.full(out_shape, -np.inf, dtype=xp.dtype)
     idx = np.zeros(out_shape, np.uint8 if len(offsets) <= 256 else np.int32)
     for k, window in offsets:
-        v = xp[(..., *window)]                    # entry k of every window
+        v = xp[window]                            # entry k of every window
         idx = np.where(v > y, k, idx)             # strictly larger: the first max wins a tie
         y = np.maximum(y, v)
     return y, idx
@@ -275,10 +295,10 @@ def max_pool_fast(layer: _Pool, xp: np.ndarray, offsets, out_shape, channels_las
     tmp = _alloc(out_shape, idx_dtype, channels_last, owner=layer, name="k_larger")
     for k, window in offsets:
         if k == 0:
-            np.copyto(y, xp[(..., *window)])
+            np.copyto(y, xp[window])
             idx.fill(0)
             continue
-        np.copyto(v, xp[(..., *window)])         # one strided pass; the rest is contiguous
+        np.copyto(v, xp[window])                  # one strided pass; the rest contiguous
         # offsets come in increasing k, so "idx = k where larger" is max(idx, k * larger)
         np.greater(v, y, out=larger)
         np.maximum(y, v, out=y)
@@ -292,7 +312,7 @@ def max_pool_backward_plain(g: np.ndarray, idx: np.ndarray, offsets, padded_shap
     """dxp: for each offset k, ``dxp[window entry k] += g where idx == k``."""
     dxp = np.zeros(padded_shape, dtype=g.dtype)
     for k, window in offsets:
-        dxp[(..., *window)] += g * (idx == k)
+        dxp[window] += g * (idx == k)
     return dxp
 
 
@@ -306,7 +326,7 @@ def max_pool_backward_fast(layer: _Pool, g: np.ndarray, idx: np.ndarray, offsets
     for k, window in offsets:
         np.equal(idx, k, out=hit)
         if overlapping:
-            dxp[(..., *window)] += g * hit
+            dxp[window] += g * hit
         else:
-            np.multiply(g, hit, out=dxp[(..., *window)])
+            np.multiply(g, hit, out=dxp[window])
     return dxp
