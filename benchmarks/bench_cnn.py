@@ -88,9 +88,10 @@ def initial_weights(seed: int = 0) -> list[np.ndarray]:
 # ----------------------------------------------------------------------------- case: nn
 class NNCase:
     name = "nn"
+    build_model = staticmethod(build_nn_model)
 
     def __init__(self, weights):
-        self.model = build_nn_model()
+        self.model = self.build_model()
         self.model.set_input_grad(False)
         self.params = list(self.model.parameters())
         self.weights = weights
@@ -209,8 +210,8 @@ class FloorCase:
             np.multiply(g, mask, out=dh[:, a::2, q::2])
 
     def step(self, x, y) -> None:
-        W1, b1, W2, b2, W3, b3 = self.p
-        gW1, gb1, gW2, gb2, gW3, gb3 = self.g
+        W1, b1, W2, b2 = self.p[:4]
+        gW1, gb1, gW2, gb2 = self.g[:4]
         n = x.shape[0]
         # ---- conv1 (C=1): X^T (9, M) by one copy per kernel offset; bias through a
         # wide view (one row per image, the bias tiled along it); ReLU; pool
@@ -241,22 +242,7 @@ class FloorCase:
         self._pool(self.h2, self.p2, self.i2, self.m2, self.v2, self.t2)
         # ---- flatten in NCHW order (as Flatten of an (N, C, H, W) array), linear, loss
         np.copyto(self.flat.reshape(n, 16, 7, 7), self.p2.transpose(0, 3, 1, 2))
-        z = self.z
-        np.matmul(self.flat, W3, out=z)
-        z += b3
-        z -= z.max(axis=1, keepdims=True)
-        zy = z[self.rows, y]
-        np.exp(z, out=z)
-        s = z @ self.ones_c
-        self.loss = float(np.log(s).sum(dtype=np.float64) - zy.sum(dtype=np.float64)) / n
-        s *= n
-        np.reciprocal(s, out=s)
-        z *= s[:, None]
-        z[self.rows, y] -= DTYPE(1.0 / n)
-        # ---- backward: linear
-        np.matmul(self.flat.T, z, out=gW3)
-        np.matmul(self.ones[:n], z, out=gb3)
-        np.matmul(z, W3.T, out=self.dflat)
+        self.linear_cross_entropy(y)
         # ---- pool2, ReLU2 backward (dflat is NCHW-ordered: read through a transposed view)
         self._unpool(self.dflat.reshape(n, 16, 7, 7).transpose(0, 2, 3, 1), self.i2, self.m2,
                      self.dh2)
@@ -281,7 +267,32 @@ class FloorCase:
         G1 = self.dh1.reshape(-1, 8)
         np.matmul(self.cols1.reshape(9, -1), G1, out=gW1)
         np.matmul(self.ones, G1, out=gb1)
-        # ---- SGD momentum, PyTorch's rule
+        self.update()
+
+    def linear_cross_entropy(self, y) -> None:
+        """Linear(flat) + mean cross-entropy, then back: gW3, gb3 and dflat (z is reused
+        for the logits, then for dL/dz)."""
+        W3, b3, gW3, gb3 = self.p[4], self.p[5], self.g[4], self.g[5]
+        n = y.shape[0]
+        z = self.z
+        np.matmul(self.flat, W3, out=z)
+        z += b3
+        z -= z.max(axis=1, keepdims=True)
+        zy = z[self.rows, y]
+        np.exp(z, out=z)
+        s = z @ self.ones_c
+        self.loss = float(np.log(s).sum(dtype=np.float64) - zy.sum(dtype=np.float64)) / n
+        s *= n
+        np.reciprocal(s, out=s)
+        z *= s[:, None]
+        z[self.rows, y] -= DTYPE(1.0 / n)
+        # ---- backward: linear
+        np.matmul(self.flat.T, z, out=gW3)
+        np.matmul(self.ones[:n], z, out=gb3)
+        np.matmul(z, W3.T, out=self.dflat)
+
+    def update(self) -> None:
+        """SGD with momentum, PyTorch's rule, in place on the flat lists p, g, b."""
         self.t += 1
         if self.t == 1:
             for b, g in zip(self.b, self.g):
@@ -359,9 +370,15 @@ class ConvTask:
         self.w = rng.uniform(-0.3, 0.3, (self.O, self.C, 3, 3)).astype(DTYPE)
         self.b = rng.uniform(-0.3, 0.3, self.O).astype(DTYPE)
 
+    def nn_conv(self) -> nn.Layer:
+        return nn.Conv2d(self.C, self.O, 3, padding=1, dtype=DTYPE)
+
+    def torch_conv(self, torch):
+        return torch.nn.Conv2d(self.C, self.O, 3, padding=1)
+
     # nn
     def nn_case(self):
-        conv = nn.Conv2d(self.C, self.O, 3, padding=1, dtype=DTYPE)
+        conv = self.nn_conv()
         conv.weight.data[...] = self.w
         conv.bias.data[...] = self.b
         conv.set_input_grad(self.which == 2)
@@ -428,7 +445,7 @@ class ConvTask:
     def torch_case(self):
         import torch
 
-        conv = torch.nn.Conv2d(self.C, self.O, 3, padding=1)
+        conv = self.torch_conv(torch)
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(self.w))
             conv.bias.copy_(torch.from_numpy(self.b))
@@ -648,18 +665,23 @@ def check_same_math(weights, batches, with_torch: bool, steps: int = 3, out=prin
 
 # ----------------------------------------------------------------------------- timing
 def benchmark(rounds: int, warmup: float, block: float, min_block_steps: int,
-              with_torch: bool, seed: int = 0) -> dict:
-    """Interleaved timing of every (task, case); returns per-cell medians and quartiles."""
-    weights = initial_weights(seed)
-    factories = [FloorCase, NNCase] + ([TorchCase] if with_torch else [])
+              with_torch: bool, seed: int = 0, model=None) -> dict:
+    """Interleaved timing of every (task, case); returns per-cell medians and quartiles.
+
+    ``model`` is the module holding the cases (``initial_weights``, ``make_batches``,
+    ``FloorCase``, ``NNCase``, ``TorchCase``, ``ConvTask``): this one by default,
+    bench_conv1d.py for the 1-D network."""
+    m = model if model is not None else sys.modules[__name__]
+    weights = m.initial_weights(seed)
+    factories = [m.FloorCase, m.NNCase] + ([m.TorchCase] if with_torch else [])
     names = [f.name for f in factories]
     tasks: dict[str, dict[str, tuple]] = {"train step": {}}
-    batches = make_batches(BATCH, seed)
+    batches = m.make_batches(m.BATCH, seed)
     for f in factories:
         c = f(weights)
         tasks["train step"][c.name] = (c.step, c.prepare(batches), c.reset)
     for which in (1, 2):
-        conv = ConvTask(which, seed)
+        conv = m.ConvTask(which, seed)
         makers = {"floor": conv.floor_case, "nn": conv.nn_case, "torch": conv.torch_case}
         fwd_task, bwd_task = {}, {}
         for name in names:
@@ -726,33 +748,39 @@ def _thread_env_ok(threads: int | None) -> bool:
     return threads is None or all(os.environ.get(v) == str(threads) for v in _THREAD_VARS)
 
 
-def main(argv=None, out=print) -> int:
-    """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math."""
+def main(argv=None, out=print, model=None, title: str | None = None,
+         script: str | None = None) -> int:
+    """Run the benchmark; returns 0, or 1 when nn and the floor disagree on the math.
+
+    ``model``, ``title`` and ``script`` (the file to re-execute for ``--threads``) let
+    bench_conv1d.py run its own network through the same command line and report."""
+    m = model if model is not None else sys.modules[__name__]
     args = parse_args(argv)
     if not _thread_env_ok(args.threads):
-        if argv is None and __name__ == "__main__":
+        if argv is None and (script is not None or __name__ == "__main__"):
             # BLAS reads its thread count when NumPy is imported: start again with it set
             os.environ.update(dict.fromkeys(_THREAD_VARS, str(args.threads)))
-            os.execv(sys.executable, [sys.executable, os.path.abspath(__file__)] + sys.argv[1:])
+            os.execv(sys.executable, [sys.executable, script or os.path.abspath(__file__)]
+                     + sys.argv[1:])
         out(f"warning: --threads {args.threads} needs OPENBLAS_NUM_THREADS={args.threads} "
             "set before NumPy is imported; BLAS keeps its thread count")
     with_torch = not args.no_torch and harness.torch_available()
     if with_torch and args.threads is not None:
         import torch
         torch.set_num_threads(args.threads)
-    out(f"CNN Conv(1,8,3,p1)-ReLU-MaxPool2-Conv(8,16,3,p1)-ReLU-MaxPool2-Flatten-Linear(784,10), "
-        f"batch {BATCH}x1x28x28 float32, SGD lr={LR} momentum={MOMENTUM}")
+    out(title or f"CNN Conv(1,8,3,p1)-ReLU-MaxPool2-Conv(8,16,3,p1)-ReLU-MaxPool2-Flatten-"
+        f"Linear(784,10), batch {BATCH}x1x28x28 float32, SGD lr={LR} momentum={MOMENTUM}")
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     out(harness.platform_line(f", BLAS threads {blas}"))
     out(harness.torch_line(with_torch))
-    ok = check_same_math(initial_weights(args.seed), make_batches(BATCH, args.seed), with_torch,
-                         out=out)
+    ok = m.check_same_math(m.initial_weights(args.seed), m.make_batches(m.BATCH, args.seed),
+                           with_torch, out=out)
     out(harness.timing_line(args, unit="run"))
     res = benchmark(args.rounds, args.warmup, args.block, 3 if args.quick else 5, with_torch,
-                    args.seed)
+                    args.seed, model=m)
     out("")
     out(format_table(res))
-    if args.alternatives:
+    if args.alternatives and model is None:
         alternatives(args.rounds, args.warmup, args.block, out=out)
     return harness.finish(ok, res["elapsed_s"], out, note=" of timing")
 

@@ -84,6 +84,10 @@ _SPEC_ARGS = {
                {"in_channels": "size", "out_channels": "size", "kernel_size": "single",
                 "stride": "single", "padding": "single0", "dilation": "single",
                 "dtype": "dtype"}),
+    "MaxPool1d": (dict(kernel_size=2), (2, 2, 5),
+                  {"kernel_size": "single", "stride": "single", "padding": "single0"}),
+    "AvgPool1d": (dict(kernel_size=2), (2, 2, 5),
+                  {"kernel_size": "single", "stride": "single", "padding": "single0"}),
     "BatchNorm1d": (dict(num_features=3), (4, 3),
                     {"num_features": "size", "eps": "eps", "momentum": "unit"}),
     "BatchNorm2d": (dict(num_features=2), (2, 2, 3, 3),
@@ -456,7 +460,8 @@ BAD_VALUES = {
     "rng": ["seed", 1.5, np.random.RandomState(0)],
 }
 #: Values that are valid for a particular argument although its kind lists them.
-VALID_EXCEPTIONS = {("MaxPool2d", "stride", None), ("AvgPool2d", "stride", None)}
+VALID_EXCEPTIONS = {("MaxPool2d", "stride", None), ("AvgPool2d", "stride", None),
+                    ("MaxPool1d", "stride", None), ("AvgPool1d", "stride", None)}
 
 
 def _hyper_cases():

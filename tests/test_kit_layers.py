@@ -64,6 +64,12 @@ CASES = [
          padding=1), batch_independent=True),
     case("Conv1d-stride-dilation", lambda: nn.Conv1d(1, 2, 3, stride=2, dilation=2),
          sequence_shapes(1, kernel_size=3, dilation=2), batch_independent=True),
+    case("MaxPool1d", lambda: nn.MaxPool1d(2), sequence_shapes(kernel_size=2), nudge=distinct(),
+         batch_independent=True),
+    case("MaxPool1d-overlap", lambda: nn.MaxPool1d(3, stride=2, padding=1),
+         sequence_shapes(kernel_size=3, padding=1), nudge=distinct(), batch_independent=True),
+    case("AvgPool1d", lambda: nn.AvgPool1d(3, stride=2, padding=1),
+         sequence_shapes(kernel_size=3, padding=1), batch_independent=True),
     # normalisation: distinct values keep the variance away from 0, where the function is so
     # curved that central differences themselves are off by 1e-3 (the layer is not wrong);
     # training batch statistics need at least two values per channel

@@ -119,16 +119,19 @@ def test_extras_and_dependencies():
     assert extras["torch"] == ["torch==2.13.0"]  # exactly: another version is gigabytes
     assert any(r.startswith("mypy") for r in extras["typecheck"])
     assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
+    assert {r.split(">")[0] for r in extras["onnx"]} == {"onnx", "onnxruntime"}
     deps = {re.split(r"[<>=!~ ]", r)[0] for r in PROJECT["dependencies"]}
     assert deps == {"numpy", "scipy", "tqdm", "threadpoolctl"}
 
 
 def test_ci_installs_the_extras_runs_mypy_and_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
-    install = re.search(r'^pip install -e "\.\[([\w,-]+)\]" && python -m nn$', ci, re.M)
+    install = re.search(r'pip install -e "\.\[([\w,-]+)\]" && python -m nn', ci)
     assert install, "CI installs the package with its extras, then runs python -m nn"
     # every extra whose tests would otherwise be skipped
-    assert {"test", "torch", "typecheck", "mnist1d"} <= set(install.group(1).split(","))
+    assert {"test", "torch", "onnx", "typecheck", "docs", "mnist1d"} <= set(
+        install.group(1).split(","))
+    assert "import onnx, onnxruntime" in ci  # the to_onnx tests run instead of being skipped
     assert re.search(r"^python -m mypy$", ci, re.M)
     assert re.search(r"^python -m pytest$", ci, re.M)
     assert "import torch" in ci  # the comparison tests run instead of being skipped

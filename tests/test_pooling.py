@@ -7,6 +7,8 @@ Derivations: docs/math/conv.md.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -43,12 +45,15 @@ def distinct(values: np.ndarray, spacing: float = 0.05) -> np.ndarray:
 
 
 def torch_pool(torch, layer):
-    cls = torch.nn.MaxPool2d if isinstance(layer, nn.MaxPool2d) else torch.nn.AvgPool2d
+    """The torch pooling module (1-D or 2-D, max or average) with ``layer``'s arguments."""
+    cls = {nn.MaxPool2d: torch.nn.MaxPool2d, nn.AvgPool2d: torch.nn.AvgPool2d,
+           nn.MaxPool1d: torch.nn.MaxPool1d, nn.AvgPool1d: torch.nn.AvgPool1d}[type(layer)]
     return cls(layer.kernel_size, layer.stride, layer.padding)
 
 
 def channels_last(x):
-    return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    """``x`` (N, C, ...) with the same values in channels-last memory."""
+    return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
 
 
 # ---------------------------------------------------------------------- gradient checks
@@ -156,10 +161,13 @@ def test_avgpool_values_by_hand_count_include_pad():
 ])
 def test_matches_torch(cls, k, s, p, layout):
     torch = pytest.importorskip("torch")
-    layer = cls(k, s, p)
     x = np.random.default_rng(1).standard_normal((2, 3, 9, 8))
-    x_in = channels_last(x) if layout == "nhwc" else x
-    y = layer(x_in)
+    assert_pool_matches_torch(torch, cls(k, s, p), x, layout == "nhwc")
+
+
+def assert_pool_matches_torch(torch, layer, x, in_channels_last: bool):
+    """Output and input gradient (random upstream gradient) equal torch's, float64."""
+    y = layer(channels_last(x) if in_channels_last else x)
     g = np.random.default_rng(2).standard_normal(y.shape)
     dx = layer.backward(g)
     xt = torch.from_numpy(x).requires_grad_(True)
@@ -326,12 +334,17 @@ DIRTY_CASES = [
 @pytest.mark.parametrize("shape,k,s,p", DIRTY_CASES)
 def test_backward_writes_every_entry_into_garbage_memory(kind, layout, shape, k, s, p):
     cls = nn.MaxPool2d if kind == "max" else nn.AvgPool2d
+    assert_backward_fills_garbage_memory(cls(k, s, p), shape, layout == "nhwc", pool_reference)
+
+
+def assert_backward_fills_garbage_memory(layer, shape, in_channels_last: bool, reference):
+    """Forward and backward twice in garbage-filled fresh memory (the second time into
+    the reused work arrays) give the ``reference(layer, x, g)`` values and gradients."""
     rng = np.random.default_rng(3)
-    x = distinct(rng.standard_normal(shape)) if kind == "max" else rng.standard_normal(shape)
-    layer = cls(k, s, p)
+    x = distinct(rng.standard_normal(shape))
     g = rng.standard_normal(layer.output_shape(shape))
-    y_ref, dx_ref = pool_reference(layer, x, g)
-    x_in, g_in = (channels_last(x), channels_last(g)) if layout == "nhwc" else (x, g)
+    y_ref, dx_ref = reference(layer, x, g)
+    x_in, g_in = (channels_last(x), channels_last(g)) if in_channels_last else (x, g)
     with garbage_memory():
         for _ in range(2):                  # the second time, the work arrays are reused
             y = layer(x_in)
@@ -373,21 +386,28 @@ def test_backward_twice_and_after_other_inputs_equals_a_fresh_layer(cfg, seed, l
     then a second backward with another upstream gradient) equals a fresh layer's, and
     both equal the plain reference, in garbage-filled fresh memory."""
     N, C, H, W, k, s, p = cfg
-    rng = np.random.default_rng(seed)
-    fix = channels_last if layout == "nhwc" else (lambda a: a)
     for cls in (nn.MaxPool2d, nn.AvgPool2d):
-        x = distinct(rng.standard_normal((N, C, H, W)))
-        out_shape = cls(k, s, p).output_shape(x.shape)
-        g1, g2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
-        used, fresh = cls(k, s, p), cls(k, s, p)
-        with garbage_memory():
-            used(fix(-x + 1e3))
-            used.backward(fix(rng.standard_normal(out_shape) * 1e3))
-            used(fix(x))
-            used.backward(fix(g1))
-            dx_used = used.backward(fix(g2))
-            fresh(fix(x))
-            dx_fresh = fresh.backward(fix(g2))
-        _, dx_ref = pool_reference(fresh, x, g2)
-        np.testing.assert_array_equal(dx_used, dx_fresh)
-        np.testing.assert_allclose(dx_fresh, dx_ref, rtol=1e-13, atol=1e-14)
+        make = functools.partial(cls, k, s, p)
+        assert_reused_equals_fresh(make, (N, C, H, W), seed, layout == "nhwc", pool_reference)
+
+
+def assert_reused_equals_fresh(make, shape, seed, in_channels_last: bool, reference):
+    """A layer from ``make()`` used before, then backward twice, equals a fresh layer and
+    ``reference(layer, x, g)``, all in garbage-filled fresh memory."""
+    rng = np.random.default_rng(seed)
+    fix = channels_last if in_channels_last else (lambda a: a)
+    x = distinct(rng.standard_normal(shape))
+    used, fresh = make(), make()
+    out_shape = used.output_shape(x.shape)
+    g1, g2 = rng.standard_normal(out_shape), rng.standard_normal(out_shape)
+    with garbage_memory():
+        used(fix(-x + 1e3))
+        used.backward(fix(rng.standard_normal(out_shape) * 1e3))
+        used(fix(x))
+        used.backward(fix(g1))
+        dx_used = used.backward(fix(g2))
+        fresh(fix(x))
+        dx_fresh = fresh.backward(fix(g2))
+    _, dx_ref = reference(fresh, x, g2)
+    np.testing.assert_array_equal(dx_used, dx_fresh)
+    np.testing.assert_allclose(dx_fresh, dx_ref, rtol=1e-13, atol=1e-14)

@@ -45,6 +45,8 @@ SIGNATURES = {
     "Conv1d": (nn.Conv1d, [("in_channels", EMPTY), ("out_channels", EMPTY),
                            ("kernel_size", EMPTY), ("stride", 1), ("padding", 0),
                            ("bias", True), ("rng", None), ("dtype", None)]),
+    "MaxPool1d": (nn.MaxPool1d, [("kernel_size", EMPTY), ("stride", None), ("padding", 0)]),
+    "AvgPool1d": (nn.AvgPool1d, [("kernel_size", EMPTY), ("stride", None), ("padding", 0)]),
     "BatchNorm1d": (nn.BatchNorm1d, [("num_features", EMPTY), ("eps", 1e-5),
                                      ("momentum", 0.1)]),
     "BatchNorm2d": (nn.BatchNorm2d, [("num_features", EMPTY), ("eps", 1e-5),
@@ -263,6 +265,8 @@ LAYERS = {
     "MaxPool2d": (lambda: nn.MaxPool2d(2), _img),
     "AvgPool2d": (lambda: nn.AvgPool2d(2), _img),
     "Conv1d": (lambda: nn.Conv1d(4, 3, 3, padding=1, rng=0), _seq),
+    "MaxPool1d": (lambda: nn.MaxPool1d(3, 2, 1), _seq),
+    "AvgPool1d": (lambda: nn.AvgPool1d(2), _seq),
     "BatchNorm1d": (lambda: nn.BatchNorm1d(5), _vec),
     "BatchNorm2d": (lambda: nn.BatchNorm2d(3), _img),
     "LayerNorm": (lambda: nn.LayerNorm(5), _vec),
@@ -485,6 +489,6 @@ def test_planned_names_are_not_implemented_yet():
     """A planned second-wave name that lands in the code moves into the contract (out of
     the Planned section) together with its tests."""
     planned = sorted(set(DOTTED.findall(PLANNED)))
-    assert {"nn.interop.to_torch", "nn.datasets.load_cifar10"} <= set(planned)
+    assert "nn.interop.to_torch" in planned   # (load_mnist1d has landed: issue 15)
     landed = [n for n in planned if _resolves(n)]
     assert not landed, f"implemented now: move {landed} from Planned into docs/api.md's contract"

@@ -8,7 +8,7 @@ from .dropout import Dropout
 from .embedding import Embedding
 from .linear import Flatten, Linear
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d
 from .recurrent import GRU, LSTM, RNN
 from .transformer import TransformerEncoder, TransformerEncoderLayer
 
@@ -19,5 +19,5 @@ __all__ += ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 __all__ += ["MultiHeadAttention", "PositionalEncoding"]
 __all__ += ["TransformerEncoderLayer", "TransformerEncoder"]
 __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
-__all__ += ["Conv1d"]
+__all__ += ["Conv1d", "MaxPool1d", "AvgPool1d"]
 __all__ += ["RNN", "LSTM", "GRU"]

@@ -47,8 +47,8 @@ def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 
 
 
 def is_channels_last(x: np.ndarray) -> bool:
-    """Is the NCHW-shaped ``x`` a view of C-contiguous NHWC memory?"""
-    return x.transpose(0, 2, 3, 1).flags.c_contiguous
+    """Is the NCHW- (or NCL-) shaped ``x`` a view of C-contiguous NHWC (NLC) memory?"""
+    return x.transpose(0, *range(2, x.ndim), 1).flags.c_contiguous
 
 
 def scratch(owner, name: str, shape: tuple[int, ...], dtype, fill: float | None = None

@@ -54,7 +54,7 @@ _PLANES_MAX_CHANNELS = 4
 _BIAS_ROW_MAX = 1 << 16
 
 
-def _im2col_planes(layer: Layer, x: np.ndarray, out_hw) -> np.ndarray:
+def _im2col_planes(layer: Conv2d, x: np.ndarray, out_hw) -> np.ndarray:
     """``X^T`` of shape ``(C*kh*kw, N*Ho*Wo)``, rows ordered (c, a, q) like the weight's.
 
     ``X^T[(c, a, q), (n, i, j)] = xp[n, c, i*sh + a*dh, j*sw + q*dw]`` with xp the
@@ -85,7 +85,7 @@ def _channels(in_channels, out_channels, owner: str) -> tuple[int, int]:
     return int(in_channels), int(out_channels)
 
 
-def _parameters(layer: Layer, kernel: tuple[int, ...], bias: bool, init, rng, dtype
+def _parameters(layer: Conv1d | Conv2d, kernel: tuple[int, ...], bias: bool, init, rng, dtype
                 ) -> tuple[Parameter, Parameter | None]:
     """``weight`` (C_out, C_in, *kernel) and ``bias`` (C_out,) or None, initialised by
     ``init`` (see :func:`nn.init.initialise`)."""
@@ -244,6 +244,39 @@ class Conv2d(Layer):
         return s
 
 
+def _im2col_planes_1d(layer: Conv1d, x: np.ndarray, Lo: int) -> np.ndarray:
+    """``X^T`` of shape ``(C*k, N*Lo)``, rows ordered (c, a) like the weight's:
+    ``X^T[(c, a), (n, i)] = xp[n, c, i*s + a*d]``, one strided copy per kernel offset a."""
+    N, C, L = x.shape
+    k, p = layer.kernel_size, layer.padding
+    if p:
+        xp = scratch(layer, "xpad_ncl", (N, C, L + 2 * p), x.dtype, fill=0)
+        xp[:, :, p:p + L] = x
+    else:
+        xp = x
+    XT = scratch(layer, "columns_t", (C, k, N, Lo), x.dtype)
+    for a in range(k):
+        np.copyto(XT[:, a], xp[:, :, offset_slice(a, layer.stride, layer.dilation, Lo)]
+                  .transpose(1, 0, 2))
+    return XT.reshape(C * k, N * Lo)
+
+
+def _im2col_windows_1d(layer: Conv1d, x: np.ndarray, Lo: int) -> np.ndarray:
+    """``X`` of shape ``(N*Lo, k*C)``, columns ordered (a, c):
+    ``X[(n, i), (a, c)] = xp[n, i*s + a*d, c]`` with xp the zero-padded input in
+    channels-last memory (N, Lp, C), one copy of its strided window view."""
+    N, C, L = x.shape
+    k, p = layer.kernel_size, layer.padding
+    xp = x.transpose(0, 2, 1)                   # (N, L, C): a view, no copy for NLC memory
+    if p:
+        xp_buf = scratch(layer, "xpad", (N, L + 2 * p, C), x.dtype, fill=0)
+        xp_buf[:, p:p + L, :] = xp
+        xp = xp_buf
+    X = scratch(layer, "columns", (N, Lo, k, C), x.dtype)
+    np.copyto(X, windows_nlc(xp, k, layer.stride, layer.dilation, Lo))
+    return X.reshape(N * Lo, k * C)
+
+
 class Conv1d(Layer):
     """1-D convolution over (N, C, L) sequences (cross-correlation, no kernel flip: PyTorch's).
 
@@ -259,14 +292,17 @@ class Conv1d(Layer):
 
     computed as Y = X Wm + b, with X the (N*Lo, k*C_in) im2col matrix
     ``X[(n, i), (a, c)] = xp[n, i*s + a*d, c]`` (one copy of a strided window view) and
-    ``Wm[(a, c), o] = W[o, c, a]``. Backward, with G = grad_y as (N*Lo, C_out)::
+    ``Wm[(a, c), o] = W[o, c, a]``; for few input channels X is built as X^T, rows (c, a),
+    one copy per kernel offset (Conv2d's two routes). Backward, with G = grad_y as
+    (N*Lo, C_out)::
 
-        dWm = X^T G            db = sum of G's rows            dX = G Wm^T
-        dxp[:, i*s + a*d, :] += dX[(n, i), (a, :)]   for each offset a   (col2im)
+        dWm = X^T G            db = sum of G's rows
+        dxp[:, i*s + a*d, :] += (G W[:, :, a])[(n, i), :]   for each offset a   (col2im)
 
     and dx is dxp without its padding. ``forward`` caches X and the input shape. The
     output, like Conv2d's, is an (N, C_out, Lo)-shaped view of channels-last (N, Lo, C_out)
-    memory, so the next Conv1d reads it without a copy. Derivation: docs/math/conv.md.
+    memory, so the next Conv1d reads it without a copy. Derivation: docs/math/conv.md
+    ("One dimension"); the same three speed forms as Conv2d (benchmarks/README.md).
 
     Initialisation (``init=``) as :class:`Conv2d`: ``"torch"`` (default) draws weight and
     bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C_in*k, like PyTorch.
@@ -307,27 +343,30 @@ class Conv1d(Layer):
     def forward(self, x: np.ndarray) -> np.ndarray:
         x = self._check(x)
         N, C, L = x.shape
-        O, k, p = self.out_channels, self.kernel_size, self.padding
+        O, k = self.out_channels, self.kernel_size
         Lo = self.output_shape(x.shape)[2]
-        # xp (N, L + 2p, C): x channels-last with p zeros at both ends (a view when p = 0)
-        xp = x.transpose(0, 2, 1)
-        if p:
-            xp_buf = scratch(self, "xpad", (N, L + 2 * p, C), x.dtype, fill=0)
-            xp_buf[:, p:p + L, :] = xp
-            xp = xp_buf
-        # X[(n, i), (a, c)] = xp[n, i*s + a*d, c]: one copy of the window view
-        X = scratch(self, "columns", (N, Lo, k, C), x.dtype)
-        np.copyto(X, windows_nlc(xp, k, self.stride, self.dilation, Lo))
-        X = X.reshape(N * Lo, k * C)
-        Wm = self.weight.data.transpose(2, 1, 0).reshape(k * C, O)   # Wm[(a, c), o] = W[o, c, a]
-        Y = X @ Wm                                                   # (N*Lo, O): NLC memory
+        planes = C <= _PLANES_MAX_CHANNELS and (C == 1 or not is_channels_last(x))
+        if planes:
+            # X^T[(c, a), (n, i)] = xp[n, c, i*s + a*d]: one copy per offset, rows of Lo
+            # values (few channels: the first layer)
+            X = _im2col_planes_1d(self, x, Lo).T            # (M, K), K ordered (c, a)
+            Wm = self.weight.data.reshape(O, C * k).T        # Wm[(c, a), o] = W[o, c, a]
+        else:
+            # X[(n, i), (a, c)] = xp[n, i*s + a*d, c]: one copy of the channels-last window
+            # view, runs of k*C contiguous values
+            X = _im2col_windows_1d(self, x, Lo)
+            Wm = self.weight.data.transpose(2, 1, 0).reshape(k * C, O)   # Wm[(a, c), o]
+        Y = X @ Wm                                           # (N*Lo, O): NLC memory
         if self.bias is not None:
-            Y += self.bias.data                                      # Y[m, o] += b[o]
-        self._cache = (X, x.shape, Lo)
+            # Y[m, o] += b[o], through a wide view: one row of Lo*O values per sequence
+            # with b tiled along it (as in Conv2d)
+            Yw = Y.reshape(N, Lo * O)
+            Yw += np.tile(self.bias.data, Lo)
+        self._cache = (X, planes, x.shape, Lo)
         return Y.reshape(N, Lo, O).transpose(0, 2, 1)
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
-        X, (N, C, L), Lo = self._saved()
+        X, planes, (N, C, L), Lo = self._saved()
         Wt = self.weight.data
         O, k, s, p, d = (self.out_channels, self.kernel_size, self.stride, self.padding,
                          self.dilation)
@@ -335,21 +374,21 @@ class Conv1d(Layer):
         G = grad_y.transpose(0, 2, 1).reshape(N * Lo, O)   # no copy if NLC memory
         if self.weight.requires_grad:
             # dWm = X^T G, i.e. dW[o, c, a] = sum_{n, i} G[n, o, i] xp[n, i*s + a*d, c]
-            dWm = X.T @ G                                   # (k*C, O), rows (a, c)
-            self.weight.add_grad(dWm.reshape(k, C, O).transpose(2, 1, 0))
+            dWm = np.matmul(X.T, G).T                       # (O, K), X's column order
+            self.weight.add_grad(dWm.reshape(O, C, k) if planes else
+                                 dWm.reshape(O, k, C).transpose(0, 2, 1))
         if self.bias is not None and self.bias.requires_grad:
             # db = sum over rows of G (a BLAS gemv)
             self.bias.add_grad_matmul(F.ones(G.shape[0], G.dtype), G)
         if not self.input_grad:
             return None
-        # dX = G Wm^T, then col2im: dxp[:, i*s + a*d, :] += dX[(n, i), (a, :)] for each a
-        Wm = Wt.transpose(2, 1, 0).reshape(k * C, O)
-        dX = scratch(self, "dcolumns", (N * Lo, k * C), Wt.dtype)
-        np.matmul(G, Wm.T, out=dX)
-        dX4 = dX.reshape(N, Lo, k, C)
+        # dxp[:, a*d + i*s, :] += (G W[:, :, a])[(n, i), :], per offset a (col2im)
         dxp = np.zeros((N, L + 2 * p, C), dtype=Wt.dtype)
+        Wk = np.ascontiguousarray(Wt.transpose(2, 0, 1))          # (k, O, C)
+        part = scratch(self, "dx_part", (N * Lo, C), Wt.dtype)
         for a in range(k):
-            dxp[:, offset_slice(a, s, d, Lo), :] += dX4[:, :, a, :]
+            np.matmul(G, Wk[a], out=part)
+            dxp[:, offset_slice(a, s, d, Lo), :] += part.reshape(N, Lo, C)
         return dxp[:, p:p + L, :].transpose(0, 2, 1)
 
     def extra_repr(self) -> str:
