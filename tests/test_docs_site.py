@@ -79,7 +79,7 @@ def test_docs_extra_and_ci():
     assert {"mkdocs", "mkdocs-material", "mkdocstrings"} <= names
     assert all("<" in r and ">=" in r for r in extras["docs"]), extras["docs"]
     ci = (ROOT / ".ci" / "run").read_text()
-    install = re.search(r'pip install -e "\.\[([a-z,]+)\]"', ci)
+    install = re.search(r'pip install -e "\.\[([\w,-]+)\]"', ci)
     assert install and "docs" in install.group(1).split(",")
     assert "missing+=(chromium)" in ci and "missing+=(npm)" in ci
     assert re.search(r"mkdocs build --strict", ci)

@@ -37,6 +37,9 @@ def load_mnist1d(root: str | os.PathLike | None = None, split: str = "train", *,
                  seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
     """The MNIST-1D sequences of one split: ``x`` float32 (N, 40), ``y`` int64 (N,).
 
+    The training and test sequences come from one generated set of 5,000 (the package's
+    80/20 split), so a seed gives disjoint train and test splits.
+
     Parameters
     ----------
     root : path, optional
@@ -47,9 +50,6 @@ def load_mnist1d(root: str | os.PathLike | None = None, split: str = "train", *,
     split : "train" (4,000 sequences) or "test" (1,000).
     seed : the generator's seed; the default, 42, is the ``mnist1d`` package's, so the
         same call always returns the same data.
-
-    The training and test sequences come from one generated set of 5,000 (the package's
-    80/20 split), so a seed gives disjoint train and test splits.
     """
     fn = "load_mnist1d"
     if split not in ("train", "test"):
