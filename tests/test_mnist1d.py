@@ -215,3 +215,11 @@ def test_jobs_without_the_package_exit_with_the_install_hint(monkeypatch):
     with pytest.raises(SystemExit, match=r"--model mnist1d-gru: .*pip install "
                                          r"'readable-nn\[mnist1d\]'"):
         train(_args("mnist1d-gru"))
+
+
+def test_an_unwritable_cache_folder_is_named(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match=r"load_mnist1d: cannot write the cache folder "
+                                      r".*a_file.*mnist1d"):
+        nn.datasets.load_mnist1d(blocker)
