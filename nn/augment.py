@@ -59,8 +59,9 @@ class Transform:
         ``nn.manual_seed`` before building the transform fixes it too.
     """
 
-    min_ndim = 2          # (N, features...) at least
-    floating_only = False
+    min_ndim = 2               # axes a batch needs at least, described by layout
+    layout = "(N, ...)"
+    floating_only = False      # True: integer batches are refused
 
     def __init__(self, *, seed: int | None = None):
         if seed is None:
@@ -81,9 +82,8 @@ class Transform:
                             f"integer images to floats first, e.g. x / 255)")
         return self.apply(x, get_rng(rng))
 
-    layout = "(N, ...)"
-
     def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The change itself, on a checked batch; ``rng`` is a Generator. Subclasses write it."""
         raise NotImplementedError(f"{type(self).__name__} does not implement apply")
 
     def batch_rng(self, epoch: int, batch: int) -> np.random.Generator:
