@@ -17,6 +17,7 @@ Mapping: docs/interop.md.
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -394,14 +395,8 @@ REFUSED = {
 
 @pytest.mark.parametrize("what", list(REFUSED))
 def test_unsupported_option_is_named(what):
-    with pytest.raises(ValueError, match=r"from_torch: " + _escaped(what) + r" is not supported"):
+    with pytest.raises(ValueError, match=r"from_torch: " + re.escape(what) + " is not supported"):
         from_torch(REFUSED[what]())
-
-
-def _escaped(text: str) -> str:
-    import re
-
-    return re.escape(text)
 
 
 def test_unsupported_option_deep_inside_says_where():
@@ -426,3 +421,17 @@ def test_import_nn_and_its_interop_need_no_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, timeout=60, check=True).stdout
     assert "pip install 'readable-nn[interop]'" in out
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_docs_interop_examples_run(index, capsys):
+    """The two ten-line examples of docs/interop.md run as written."""
+    text = (ROOT / "docs" / "interop.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 2
+    exec(compile(blocks[index], f"docs/interop.md block {index}", "exec"), {})
+    lines = capsys.readouterr().out.strip().splitlines()
+    if index == 0:
+        assert lines == ["True"]
+    else:
+        assert float(lines[0]) <= 1e-5 and lines[1] == "(8, 64)"
