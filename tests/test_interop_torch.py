@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import nn
 
@@ -218,14 +220,20 @@ def build(name: str, dtype, training: bool, seed: int = 0):
 @pytest.mark.parametrize("name", list(CASES))
 def test_to_torch_computes_the_same_function(name, dtype, training):
     model, args = build(name, dtype, training)
+    assert_same_function(model, args, dtype, name)
+
+
+def assert_same_function(model: nn.Layer, args: tuple, dtype, name: str) -> None:
+    """to_torch(model) is in the model's modes and gives its output; a train-mode forward
+    updates running statistics alike; in float64, every gradient agrees."""
     module = to_torch(model)
-    assert all(m.training == training for m in module.modules())
+    assert [m.training for m in module.modules()] == [model.training] * len(
+        list(module.modules())), name
     torch_args = [to_tensor(args[0], requires_grad=True)] + [to_tensor(a, True) for a in args[1:]]
     y = model.forward(*args)
     yt = module(*torch_args)
     assert isinstance(yt, torch.Tensor) and yt.dtype == torch.from_numpy(y).dtype
     assert rel_err(yt.detach().numpy(), y) <= TOL[dtype], name
-    # a train-mode forward updates running statistics alike on both sides
     back = from_torch(module).state_dict()
     for key, value in model.state_dict().items():
         assert rel_err(back[key], value) <= TOL[dtype], (name, key)
@@ -251,6 +259,61 @@ def test_to_torch_computes_the_same_function(name, dtype, training):
     scale = max((float(np.max(np.abs(p.grad))) for p in ours.values()), default=0.0)
     for key, p in ours.items():
         assert np.max(np.abs(theirs[key] - p.grad)) <= 1e-10 * scale, (name, key)
+
+
+# ---------------------------------------------------------------------- generated geometry
+@settings(max_examples=10)
+@given(st.data())
+def test_conv_and_pooling_over_generated_geometry(data):
+    """Conv2d then a pool, over generated kernel sizes, strides, paddings, dilations and
+    image sizes (float64, forward and every gradient, train mode with BatchNorm between).
+    Ten examples: torch's first call of each convolution geometry costs about 0.1 s."""
+    draw = data.draw
+    k = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    conv = nn.Conv2d(draw(st.integers(1, 3)), draw(st.integers(1, 3)), k,
+                     (draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+                     (draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+                     draw(st.booleans()), dtype=F64, dilation=dil)
+    pk = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pool = draw(st.sampled_from([nn.MaxPool2d, nn.AvgPool2d]))(
+        pk, (draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        (draw(st.integers(0, pk[0] // 2)), draw(st.integers(0, pk[1] // 2))))
+    H = draw(st.integers(dil[0] * (k[0] - 1) + 1 + 2, 9))
+    W = draw(st.integers(dil[1] * (k[1] - 1) + 1 + 2, 9))
+    _, C, Ho, Wo = conv.output_shape((1, conv.in_channels, H, W))
+    if pool.output_shape((1, C, Ho, Wo))[2] <= 0 or pool.output_shape((1, C, Ho, Wo))[3] <= 0:
+        pool = nn.AvgPool2d(1)
+    model = nn.Sequential(conv, nn.BatchNorm2d(C, dtype=F64), pool)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    randomise(model, rng)
+    x = rng.standard_normal((draw(st.integers(2, 3)), conv.in_channels, H, W))
+    assert_same_function(model, (x,), F64, repr(model))
+
+
+@given(st.data())
+def test_attention_and_recurrent_over_generated_shapes_and_masks(data):
+    """Attention (causal or not, any padding mask, whole sequences masked included) and the
+    recurrent layers (either output, with or without an initial state), float64."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    N, T = draw(st.integers(1, 3)), draw(st.integers(1, 5))
+    heads, width = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    mha = randomise(nn.MultiHeadAttention(heads * width, heads, draw(st.booleans()),
+                                          draw(st.booleans()), dtype=F64), rng)
+    x = rng.standard_normal((N, T, heads * width))
+    mask = rng.random((N, T)) < draw(st.sampled_from([0.0, 0.3, 0.7, 1.0]))
+    args = (x, mask) if draw(st.booleans()) else (x,)
+    assert_same_function(mha, args, F64, f"{mha!r} mask={args[1:]}")
+    cls = draw(st.sampled_from([nn.RNN, nn.LSTM, nn.GRU]))
+    I, H = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    layer = randomise(cls(I, H, return_sequences=draw(st.booleans()), dtype=F64), rng)
+    x = rng.standard_normal((N, T, I))
+    args = (x,)
+    if draw(st.booleans()):
+        h = rng.standard_normal((N, H))
+        args = (x, (h, rng.standard_normal((N, H))) if cls is nn.LSTM else h)
+    assert_same_function(layer, args, F64, repr(layer))
 
 
 @pytest.mark.parametrize("training", [False, True], ids=["eval", "train"])
