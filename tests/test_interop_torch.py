@@ -390,6 +390,12 @@ def test_from_torch_of_plain_torch_modules():
         <= 1e-10
 
 
+def test_from_torch_takes_the_model_out_of_a_data_parallel_wrapper():
+    model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
+    back = from_torch(torch.nn.DataParallel(to_torch(model)))
+    assert all(np.array_equal(v, model.state_dict()[k]) for k, v in back.state_dict().items())
+
+
 def test_dropout_in_train_mode():
     """Masks differ between the two frameworks; what both keep is x / (1 - p) or 0."""
     x = np.random.default_rng(0).uniform(1, 2, (400, 5))

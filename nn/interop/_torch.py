@@ -124,8 +124,7 @@ class TorchMultiheadAttention(torch.nn.MultiheadAttention):
         blocked = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1) if self.causal \
             else None
         if mask is None:
-            y = super().forward(x, x, x, need_weights=False, attn_mask=blocked)[0]
-            return y
+            return super().forward(x, x, x, need_weights=False, attn_mask=blocked)[0]
         if mask.shape != x.shape[:2] or mask.dtype != torch.bool:
             raise ValueError(f"{type(self).__name__}: expected a boolean key-padding mask of "
                              f"shape {tuple(x.shape[:2])}, got {mask.dtype} {tuple(mask.shape)}")
@@ -732,6 +731,8 @@ def to_torch(model: Layer) -> Module:
 def from_torch(module: Module) -> Layer:
     if not isinstance(module, Module):
         raise TypeError(f"from_torch: expected a torch.nn.Module, got {type(module).__name__}")
+    if isinstance(module, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)):
+        module = module.module                  # the model inside the (data-parallel) wrapper
     go = Go(_load_one)
     layer = _load_one(module, go)
     for lay, m in reversed(go.pairs):
