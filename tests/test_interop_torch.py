@@ -172,6 +172,7 @@ CASES: dict[str, Callable] = {
     "BatchNorm2d": simple(lambda dt: nn.BatchNorm2d(3, dtype=dt), (4, 3, 5, 5)),
     "LayerNorm": simple(lambda dt: nn.LayerNorm((4, 5), dtype=dt), (3, 4, 5)),
     "LayerNorm-nobias": simple(lambda dt: nn.LayerNorm(5, bias=False, dtype=dt), (3, 4, 5)),
+    "LayerNorm-noaffine": simple(lambda dt: nn.LayerNorm(5, 1e-3, False, dtype=dt), (3, 5)),
     "Embedding": lambda dt, rng: (nn.Embedding(10, 4, padding_idx=2, dtype=dt),
                                   (rng.integers(0, 10, (3, 5)),)),
     "RNN": recurrent(nn.RNN, True, False),
@@ -394,6 +395,27 @@ def test_from_torch_takes_the_model_out_of_a_data_parallel_wrapper():
     model = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
     back = from_torch(torch.nn.DataParallel(to_torch(model)))
     assert all(np.array_equal(v, model.state_dict()[k]) for k, v in back.state_dict().items())
+
+
+def test_dropout_options_carry_over():
+    """Dropout probabilities of every family that has one (attention weights, positional
+    encoding, the encoder layer's four): the same p in torch and back; eval mode equal."""
+    model = nn.Sequential(
+        nn.PositionalEncoding(6, 10, dropout=0.1),
+        nn.MultiHeadAttention(6, 2, dropout=0.3, dtype=F64),
+        nn.TransformerEncoderLayer(6, 3, 8, 0.2, dtype=F64), nn.Dropout(0.4)).eval()
+    randomise(model, np.random.default_rng(0))
+    module = to_torch(model)
+    assert [module[0].dropout.p, module[1].dropout, module[2].self_attn.dropout,
+            module[2].dropout.p, module[2].dropout1.p, module[2].dropout2.p, module[3].p] == \
+        [0.1, 0.3, 0.2, 0.2, 0.2, 0.2, 0.4]
+    x = np.random.default_rng(1).standard_normal((2, 5, 6))
+    assert rel_err(module(torch.from_numpy(x)).detach().numpy(), model.forward(x)) <= 1e-10
+    assert repr(from_torch(module)) == repr(model)
+    back = from_torch(module)
+    assert [back[0].dropout.p, back[1].dropout, back[2].self_attn.dropout, back[2].dropout.p,
+            back[2].dropout1.p, back[2].dropout2.p, back[3].p] == \
+        [0.1, 0.3, 0.2, 0.2, 0.2, 0.2, 0.4]
 
 
 def test_dropout_in_train_mode():
