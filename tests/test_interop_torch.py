@@ -200,6 +200,27 @@ CASES: dict[str, Callable] = {
         nn.LogSoftmax()), (3, 1, 8, 8)),
     "models.cnn": simple(lambda dt: nn.models.cnn((1, 8, 8), 4, channels=3, hidden=6,
                                                   dtype=dt), (2, 1, 8, 8)),
+    "TransformerClassifier-tokens-padding": lambda dt, rng: (
+        nn.models.transformer_classifier(3, vocab_size=9, d_model=6, nhead=2, num_layers=2,
+                                         dim_feedforward=8, max_len=12, dtype=dt),
+        (rng.integers(0, 9, (3, 4)), padding_mask(rng, whole_sequence=True))),
+    "TransformerClassifier-features-first-prenorm": lambda dt, rng: (
+        nn.models.transformer_classifier(
+            2, in_features=5, d_model=4, nhead=2, num_layers=1, dim_feedforward=6,
+            max_len=8, pooling="first", norm_first=True, activation="gelu", dtype=dt),
+        (rng.standard_normal((3, 4, 5)).astype(dt),)),
+    "TransformerLanguageModel": lambda dt, rng: (
+        nn.models.transformer_language_model(7, d_model=6, nhead=3, num_layers=2,
+                                             dim_feedforward=8, dropout=0.0, max_len=10,
+                                             dtype=dt), (rng.integers(0, 7, (2, 5)),)),
+    "RecurrentLanguageModel-lstm": lambda dt, rng: (
+        nn.models.lstm_language_model(8, 4, 5, dtype=dt), (rng.integers(0, 8, (2, 5)),)),
+    "RecurrentLanguageModel-gru-dropout": lambda dt, rng: (
+        nn.models.lstm_language_model(8, 4, 5, cell="gru", dropout=0.0, dtype=dt),
+        (rng.integers(0, 8, (2, 5)),)),
+    "TextClassifier": lambda dt, rng: (
+        nn.models.text_classifier(9, 4, 5, 3, dropout=0.0, pad_id=0, dtype=dt),
+        (np.concatenate([rng.integers(0, 9, (3, 4)), np.zeros((3, 2), np.int64)], 1),)),
     "Sequential-text": lambda dt, rng: (nn.Sequential(
         nn.Embedding(7, 4, dtype=dt), nn.PositionalEncoding(4, 10), nn.LSTM(4, 5, dtype=dt),
         nn.GRU(5, 3, False, dtype=dt), nn.Linear(3, 2, dtype=dt)),
