@@ -215,7 +215,7 @@ CASES: dict[str, Callable] = {
                                              dtype=dt), (rng.integers(0, 7, (2, 5)),)),
     "RecurrentLanguageModel-lstm": lambda dt, rng: (
         nn.models.lstm_language_model(8, 4, 5, dtype=dt), (rng.integers(0, 8, (2, 5)),)),
-    "RecurrentLanguageModel-gru-dropout": lambda dt, rng: (
+    "RecurrentLanguageModel-gru": lambda dt, rng: (
         nn.models.lstm_language_model(8, 4, 5, cell="gru", dropout=0.0, dtype=dt),
         (rng.integers(0, 8, (2, 5)),)),
     "TextClassifier": lambda dt, rng: (
@@ -437,6 +437,11 @@ def test_dropout_options_carry_over():
     assert [back[0].dropout.p, back[1].dropout, back[2].self_attn.dropout, back[2].dropout.p,
             back[2].dropout1.p, back[2].dropout2.p, back[3].p] == \
         [0.1, 0.3, 0.2, 0.2, 0.2, 0.2, 0.4]
+    lm = nn.models.lstm_language_model(8, 4, 5, dropout=0.3, dtype=F64).eval()
+    ids = np.random.default_rng(2).integers(0, 8, (2, 5))
+    module = to_torch(lm)
+    assert module.dropout.p == 0.3 and from_torch(module).dropout.p == 0.3
+    assert rel_err(module(torch.from_numpy(ids)).detach().numpy(), lm.forward(ids)) <= 1e-10
 
 
 def test_dropout_in_train_mode():
