@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.multiprocessing.spawn import ProcessRaisedException, spawn
 from torch.nn.parallel import DistributedDataParallel
 
 import nn
@@ -81,7 +82,7 @@ def worker(rank: int, world_size: int, port: int, steps: int, out: str) -> None:
         ddp = DistributedDataParallel(module)          # broadcasts rank 0's weights
         x, labels = make_batches(steps)
         train(ddp, x, labels, rank, world_size)
-        np.savez(Path(out) / f"rank{rank}.npz", **from_torch(module).state_dict())
+        nn.save(from_torch(module), Path(out) / f"rank{rank}.npz")   # back in nn
     finally:
         dist.destroy_process_group()
 
@@ -100,18 +101,31 @@ def loopback_interface() -> str:
     return next((n for n in names if n.startswith("lo")), "lo")
 
 
-def run_ddp(world_size: int, steps: int, out: Path) -> None:
+def run_ddp(world_size: int, steps: int, out: Path, attempts: int = 3) -> None:
+    """Start ``world_size`` workers. The port is free when chosen but could be taken before
+    rank 0 binds it: then the run is retried on another port (any other error is raised)."""
     os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
-    torch.multiprocessing.spawn(worker, args=(world_size, free_port(), steps, str(out)),
-                                nprocs=world_size, join=True)
+    for attempt in range(attempts):
+        try:
+            spawn(worker, args=(world_size, free_port(), steps, str(out)), nprocs=world_size,
+                  join=True)
+            return
+        except ProcessRaisedException as exc:
+            if "address already in use" not in str(exc).lower() or attempt == attempts - 1:
+                raise
 
 
-def run_single(steps: int) -> dict[str, np.ndarray]:
+def run_single(steps: int) -> nn.Layer:
     """The reference: one process, the whole global batches, no DDP."""
     module = to_torch(make_model())
     x, labels = make_batches(steps)
     train(module, x, labels)
-    return from_torch(module).state_dict()
+    return from_torch(module)
+
+
+def load(path: Path) -> nn.Layer:
+    """A model saved by a worker, read back into the model's architecture."""
+    return nn.load(make_model(), path)
 
 
 def max_difference(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -132,16 +146,16 @@ def main(argv: list[str] | None = None) -> None:
         start = time.perf_counter()
         run_ddp(args.world_size, args.steps, out)
         seconds = time.perf_counter() - start
-        replicas = [dict(np.load(out / f"rank{r}.npz")) for r in range(args.world_size)]
+        replicas = [load(out / f"rank{r}.npz").state_dict() for r in range(args.world_size)]
         single = run_single(args.steps)
-        np.savez(out / "single.npz", **single)
+        nn.save(single, out / "single.npz")
 
     spread = max(max_difference(replicas[0], r) for r in replicas[1:]) \
         if args.world_size > 1 else 0.0
     print(f"DDP: {args.world_size} processes x {args.steps} steps in {seconds:.1f} s")
     print(f"largest difference between replicas:            {spread:.3g}")
     print(f"largest difference to the single-process run:  "
-          f"{max_difference(replicas[0], single):.3g}")
+          f"{max_difference(replicas[0], single.state_dict()):.3g}")
     model = make_model()
     model.load_state_dict(replicas[0])                 # the trained weights, back in nn
     x, labels = make_batches(args.steps)

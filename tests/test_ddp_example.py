@@ -49,9 +49,10 @@ def test_two_ddp_replicas_equal_a_single_process_run(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "largest difference between replicas:" in done.stdout
 
-    rank0, rank1 = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1))
-    single = load_example().run_single(STEPS)           # computed here, not by the script
-    initial = load_example().make_model().state_dict()
+    example = load_example()
+    rank0, rank1 = (example.load(tmp_path / f"rank{r}.npz").state_dict() for r in (0, 1))
+    single = example.run_single(STEPS).state_dict()     # computed here, not by the script
+    initial = example.make_model().state_dict()
     assert list(rank0) == list(rank1) == list(single) == list(initial)
     for key, value in single.items():
         assert np.array_equal(rank0[key], rank1[key]), key
