@@ -824,7 +824,8 @@ FAMILIES: list[Family] = [
 
 
 def _supported(names: list[str]) -> str:
-    return ", ".join(sorted(set(names)))
+    """The names, torch's own classes (``torch.nn.X``) first, each group sorted."""
+    return ", ".join(sorted(set(names), key=lambda n: (not n.startswith("torch."), n)))
 
 
 # ============================================================================ entry points
@@ -845,7 +846,7 @@ def _torch_name(cls: type) -> str:
     return f"torch.nn.{cls.__name__}" if cls.__module__.startswith("torch.") else cls.__name__
 
 
-class Refused(ValueError):
+class UnsupportedOption(ValueError):
     """An unsupported option, its message naming the module, the option and where it is."""
 
 
@@ -858,10 +859,10 @@ def _load_one(module: Any, go: Go) -> Layer:
             f"torch modules: {_supported([_torch_name(m) for m in families])}")
     try:
         layer = family.load(module, go)
-    except Refused:
+    except UnsupportedOption:
         raise
     except ValueError as exc:                   # the innermost module names where it sits
-        raise Refused(f"{exc}{go.where()}") from exc
+        raise UnsupportedOption(f"{exc}{go.where()}") from exc
     go.pairs.append((layer, module))
     return layer
 
