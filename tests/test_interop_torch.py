@@ -251,6 +251,8 @@ def assert_same_function(model: nn.Layer, args: tuple, dtype, name: str) -> None
     module = to_torch(model)
     assert [m.training for m in module.modules()] == [model.training] * len(
         list(module.modules())), name
+    before = from_torch(module).state_dict()
+    assert all(np.array_equal(before[k], v) for k, v in model.state_dict().items()), name
     torch_args = [to_tensor(args[0], requires_grad=True)] + [to_tensor(a, True) for a in args[1:]]
     y = model.forward(*args)
     yt = module(*torch_args)
