@@ -166,6 +166,11 @@ CASES: dict[str, Callable] = {
         (2, 2, 7, 8)),
     "MaxPool2d": simple(lambda dt: nn.MaxPool2d(3, 2, 1), (2, 3, 9, 8)),
     "AvgPool2d": simple(lambda dt: nn.AvgPool2d((3, 2), (2, 1), (1, 1)), (2, 3, 9, 8)),
+    "Conv1d": simple(lambda dt: nn.Conv1d(3, 4, 3, 2, 1, dtype=dt), (2, 3, 9)),
+    "Conv1d-dilated-nobias": simple(
+        lambda dt: nn.Conv1d(2, 3, 3, 1, 2, False, dtype=dt, dilation=2), (2, 2, 7)),
+    "MaxPool1d": simple(lambda dt: nn.MaxPool1d(3, 2, 1), (2, 3, 9)),
+    "AvgPool1d": simple(lambda dt: nn.AvgPool1d(3, 1, 1), (2, 3, 9)),
     "BatchNorm1d": simple(lambda dt: nn.BatchNorm1d(4, momentum=0.3, dtype=dt), (6, 4)),
     "BatchNorm1d-NCL-noaffine": simple(
         lambda dt: nn.BatchNorm1d(4, eps=1e-3, affine=False, dtype=dt), (5, 4, 3)),
@@ -194,6 +199,10 @@ CASES: dict[str, Callable] = {
     "Encoder-prenorm-norm": encoder(True, False),
     "Residual": simple(lambda dt: nn.Residual(nn.Sequential(nn.Linear(4, 4, dtype=dt),
                                                             nn.Tanh())), (3, 4)),
+    "Sequential-cnn1d": simple(lambda dt: nn.Sequential(
+        nn.Conv1d(1, 3, 5, padding=2, dtype=dt), nn.ReLU(), nn.MaxPool1d(2),
+        nn.Conv1d(3, 4, 3, stride=2, dtype=dt), nn.AvgPool1d(2), nn.Flatten(),
+        nn.Linear(4, 5, dtype=dt)), (3, 1, 12)),
     "Sequential-cnn": simple(lambda dt: nn.Sequential(
         nn.Conv2d(1, 3, 3, padding=1, dtype=dt), nn.BatchNorm2d(3, dtype=dt), nn.ReLU(),
         nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.0), nn.Linear(3 * 4 * 4, 5, dtype=dt),
@@ -501,6 +510,11 @@ REFUSED = {
     "MaxPool2d(ceil_mode=True)": lambda: torch.nn.MaxPool2d(2, ceil_mode=True),
     "MaxPool2d(dilation=2)": lambda: torch.nn.MaxPool2d(2, dilation=2),
     "AvgPool2d(count_include_pad=False)": lambda: torch.nn.AvgPool2d(2, 1, 1,
+                                                                     count_include_pad=False),
+    "Conv1d(groups=2)": lambda: torch.nn.Conv1d(2, 2, 3, groups=2),
+    "MaxPool1d(ceil_mode=True)": lambda: torch.nn.MaxPool1d(2, ceil_mode=True),
+    "MaxPool1d(dilation=2)": lambda: torch.nn.MaxPool1d(2, dilation=2),
+    "AvgPool1d(count_include_pad=False)": lambda: torch.nn.AvgPool1d(2, 1, 1,
                                                                      count_include_pad=False),
     "BatchNorm1d(track_running_stats=False)": lambda: torch.nn.BatchNorm1d(
         3, track_running_stats=False),

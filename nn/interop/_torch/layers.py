@@ -18,9 +18,11 @@ from ...layers import (
     GRU,
     LSTM,
     RNN,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv1d,
     Conv2d,
     Dropout,
     Embedding,
@@ -29,6 +31,7 @@ from ...layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool1d,
     MaxPool2d,
     MultiHeadAttention,
     PositionalEncoding,
@@ -110,13 +113,17 @@ def _axis_load(nn_class: Callable[..., Layer]) -> Callable[[Any, Go], Layer]:
 
 
 # ---------------------------------------------------------------- convolution and pooling
-def _conv2d_export(layer: Conv2d, go: Go) -> Module:
-    m = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size,
-                        layer.stride, layer.padding, layer.dilation, bias=layer.bias is not None,
-                        dtype=torch_dtype(layer))
-    put_param(m, "weight", layer.weight)                        # same (out, in, kh, kw)
-    put_param(m, "bias", layer.bias)
-    return m
+def _conv_export(torch_class: type[Any]) -> Callable[[Any, Go], Module]:
+    """Conv2d -> torch.nn.Conv2d, Conv1d -> torch.nn.Conv1d: the same arguments and the
+    same weight layout, (out, in, *kernel)."""
+    def export(layer: Conv1d | Conv2d, go: Go) -> Module:
+        m = torch_class(layer.in_channels, layer.out_channels, layer.kernel_size,
+                        layer.stride, layer.padding, layer.dilation,
+                        bias=layer.bias is not None, dtype=torch_dtype(layer))
+        put_param(m, "weight", layer.weight)                    # same (out, in, *kernel)
+        put_param(m, "bias", layer.bias)
+        return m
+    return export
 
 
 def _conv_padding(m: Any) -> Any:
@@ -133,13 +140,16 @@ def _conv_padding(m: Any) -> Any:
     return m.padding
 
 
-def _conv2d_load(m: torch.nn.Conv2d, go: Go) -> Layer:
-    require(m, groups=1, padding_mode="zeros")
-    layer = Conv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, _conv_padding(m),
-                   m.bias is not None, dtype=numpy_dtype(m), dilation=m.dilation)
-    fill_param(layer, "weight", m.weight)
-    fill_param(layer, "bias", m.bias)
-    return layer
+def _conv_load(nn_class: type[Conv1d] | type[Conv2d]) -> Callable[[Any, Go], Layer]:
+    def load(m: Any, go: Go) -> Layer:
+        require(m, groups=1, padding_mode="zeros")
+        layer = nn_class(m.in_channels, m.out_channels, m.kernel_size, m.stride,
+                         _conv_padding(m), m.bias is not None, dtype=numpy_dtype(m),
+                         dilation=m.dilation)
+        fill_param(layer, "weight", m.weight)
+        fill_param(layer, "bias", m.bias)
+        return layer
+    return load
 
 
 def _pool_export(torch_class: type[Module]) -> Callable[[Any, Go], Module]:
@@ -148,16 +158,21 @@ def _pool_export(torch_class: type[Module]) -> Callable[[Any, Go], Module]:
     return export
 
 
-def _maxpool2d_load(m: torch.nn.MaxPool2d, go: Go) -> Layer:
-    require(m, ceil_mode=False, return_indices=False)
-    if m.dilation not in (1, (1, 1)):
-        refuse(m, "dilation", m.dilation, "dilation=1")
-    return MaxPool2d(m.kernel_size, m.stride, m.padding)
+def _maxpool_load(nn_class: type[MaxPool1d] | type[MaxPool2d]) -> Callable[[Any, Go], Layer]:
+    def load(m: Any, go: Go) -> Layer:
+        require(m, ceil_mode=False, return_indices=False)
+        if m.dilation not in (1, (1,), (1, 1)):
+            refuse(m, "dilation", m.dilation, "dilation=1")
+        return nn_class(m.kernel_size, m.stride, m.padding)
+    return load
 
 
-def _avgpool2d_load(m: torch.nn.AvgPool2d, go: Go) -> Layer:
-    require(m, ceil_mode=False, count_include_pad=True, divisor_override=None)
-    return AvgPool2d(m.kernel_size, m.stride, m.padding)
+def _avgpool_load(nn_class: type[AvgPool1d] | type[AvgPool2d]) -> Callable[[Any, Go], Layer]:
+    def load(m: Any, go: Go) -> Layer:
+        require(m, ceil_mode=False, count_include_pad=True,
+                **({"divisor_override": None} if hasattr(m, "divisor_override") else {}))
+        return nn_class(m.kernel_size, m.stride, m.padding)
+    return load
 
 
 # ---------------------------------------------------------------- normalization, Embedding
@@ -412,9 +427,16 @@ FAMILIES: list[Family] = [
            _axis_load(Softmax)),
     Family(LogSoftmax, (torch.nn.LogSoftmax,), lambda layer, go: torch.nn.LogSoftmax(layer.axis),
            _axis_load(LogSoftmax)),
-    Family(Conv2d, (torch.nn.Conv2d,), _conv2d_export, _conv2d_load),
-    Family(MaxPool2d, (torch.nn.MaxPool2d,), _pool_export(torch.nn.MaxPool2d), _maxpool2d_load),
-    Family(AvgPool2d, (torch.nn.AvgPool2d,), _pool_export(torch.nn.AvgPool2d), _avgpool2d_load),
+    Family(Conv2d, (torch.nn.Conv2d,), _conv_export(torch.nn.Conv2d), _conv_load(Conv2d)),
+    Family(MaxPool2d, (torch.nn.MaxPool2d,), _pool_export(torch.nn.MaxPool2d),
+           _maxpool_load(MaxPool2d)),
+    Family(AvgPool2d, (torch.nn.AvgPool2d,), _pool_export(torch.nn.AvgPool2d),
+           _avgpool_load(AvgPool2d)),
+    Family(Conv1d, (torch.nn.Conv1d,), _conv_export(torch.nn.Conv1d), _conv_load(Conv1d)),
+    Family(MaxPool1d, (torch.nn.MaxPool1d,), _pool_export(torch.nn.MaxPool1d),
+           _maxpool_load(MaxPool1d)),
+    Family(AvgPool1d, (torch.nn.AvgPool1d,), _pool_export(torch.nn.AvgPool1d),
+           _avgpool_load(AvgPool1d)),
     Family(BatchNorm1d, (torch.nn.BatchNorm1d,), _batchnorm_export(torch.nn.BatchNorm1d),
            _batchnorm_load(BatchNorm1d)),
     Family(BatchNorm2d, (torch.nn.BatchNorm2d,), _batchnorm_export(torch.nn.BatchNorm2d),
