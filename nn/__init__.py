@@ -4,8 +4,7 @@ Layers with explicit ``forward``/``backward``, losses, ``Sequential``, gradient 
 a training loop, data helpers and bundled datasets. Optimizers live in ``optim``.
 """
 
-from . import callbacks, data, datasets, functional, init, metrics, models, text
-from . import interop
+from . import callbacks, data, datasets, functional, init, interop, metrics, models, text
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
 from ._version import __version__ as __version__  # the one source: nn/_version.py
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint

@@ -459,7 +459,7 @@ def test_a_folder_without_permission(mnist, tmp_path, monkeypatch):
     assert leftovers(tmp_path / "mnist") == []
 
 
-def test_a_folder_without_permission(mnist, tmp_path):
+def test_a_really_denied_folder(mnist, tmp_path):
     """A real denied folder: read-only for a normal user; for root (CI), who may write into
     any folder, a folder inside /sys, where even root may not create one."""
     if os.geteuid() == 0:

@@ -489,6 +489,5 @@ def test_planned_names_are_not_implemented_yet():
     """A planned second-wave name that lands in the code moves into the contract (out of
     the Planned section) together with its tests."""
     planned = sorted(set(DOTTED.findall(PLANNED)))
-    assert "nn.interop.to_torch" in planned   # (load_mnist1d has landed: issue 15)
     landed = [n for n in planned if _resolves(n)]
     assert not landed, f"implemented now: move {landed} from Planned into docs/api.md's contract"
