@@ -37,6 +37,7 @@ from .properties import (
     check_optimizer_case,
     layer_test,
 )
+from .cli import ExerciseFailed, check_exercise
 from .strategies import (
     arrays,
     away_from,
@@ -77,4 +78,5 @@ __all__ = [
     "LAYER_PROPERTIES", "LOSS_PROPERTIES", "PROFILES", "load_profile", "register_profiles",
     "arrays", "away_from", "batch_shapes", "class_targets", "distinct", "finite_floats",
     "image_shapes", "layer_inputs", "probability_targets", "seeds", "shapes",
+    "check_exercise", "ExerciseFailed",
 ]

@@ -17,6 +17,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -149,9 +150,10 @@ class Setup:
     extra: tuple
 
 
-def _prepare(ns: argparse.Namespace) -> Setup:
-    """Load the target and decide how to grade it; ``SubmissionError`` when it cannot be."""
-    module, obj = load_object(ns.target)
+def _prepare(ns: argparse.Namespace, loaded: tuple | None = None) -> Setup:
+    """Load the target (or take ``loaded = (module, object)``) and decide how to grade it;
+    ``SubmissionError`` when it cannot be."""
+    module, obj = loaded if loaded is not None else load_object(ns.target)
     ex_name = ns.exercise or getattr(module, "EXERCISE", None)
     if isinstance(ex_name, dict):  # one file, several classes: {"Sigmoid": "sigmoid", ...}
         ex_name = ex_name.get(getattr(obj, "__name__", ""))
@@ -186,7 +188,7 @@ def _prepare(ns: argparse.Namespace) -> Setup:
                 f"input shape {shape_i} has {entries} entries: the grader checks every "
                 f"one by finite differences, so it takes 1 to {grading.MAX_INPUT_ENTRIES}")
     if ex_name is not None and not ns.allow_library:
-        why = grading.library_use(obj, _source_of(module), ex_name)
+        why = grading.library_use(obj, _source_of(module) or _cells_source(obj), ex_name)
         if why is not None:
             raise grading.SubmissionError(why)
     name = getattr(obj, "__name__", str(obj))
@@ -201,6 +203,20 @@ def _source_of(module) -> grading.Source | None:
     try:
         return grading.read_source(file) if file else None
     except grading.SubmissionError:
+        return None
+
+
+def _cells_source(obj) -> grading.Source | None:
+    """In a notebook: the source of the cells run so far (IPython's ``In``), else the
+    object's own source."""
+    import inspect
+
+    cells = sys.modules["__main__"].__dict__.get("In")
+    if isinstance(cells, list) and cells:
+        return grading.Source("\n".join(str(c) for c in cells), Path("the notebook"), [])
+    try:
+        return grading.Source(inspect.getsource(obj), Path("the class's source"), [])
+    except (OSError, TypeError):
         return None
 
 
@@ -247,8 +263,11 @@ def _error_message(exc: BaseException, module) -> str:
     return "\n".join([text, *hints])  # e.g. the shape every gradient must have
 
 
-def run(ns: argparse.Namespace, out=print) -> int:
-    """Grade as described by the parsed options; returns the exit status (0: pass)."""
+def run(ns: argparse.Namespace, out=print, loaded: tuple | None = None) -> int:
+    """Grade as described by the parsed options; returns the exit status (0: pass).
+
+    ``loaded = (module, object)`` grades an object already in memory (a notebook's class)
+    instead of importing ``ns.target``."""
     transcript: list[str] = []
 
     def say(line: str) -> None:
@@ -259,7 +278,7 @@ def run(ns: argparse.Namespace, out=print) -> int:
     tests: list[dict] = []
     calls: list[str] = []
     try:
-        setup = _prepare(ns)
+        setup = _prepare(ns, loaded)
     except grading.SubmissionError as exc:
         say(f"[error] {exc}")
         tests = [_test("the submission loads and can be graded", False, 1, str(exc))]
@@ -401,6 +420,41 @@ def _grade_text(setup: Setup, ns: argparse.Namespace, say) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     return run(_parser().parse_args(argv))
+
+
+class ExerciseFailed(AssertionError):
+    """Raised by ``check_exercise`` when the graded object fails; the message is the
+    grader's verdict."""
+
+    def _render_traceback_(self) -> list[str]:
+        """What IPython shows in a notebook: the verdict, not the grader's call stack."""
+        return [f"ExerciseFailed: {self}"]
+
+
+def check_exercise(obj, exercise: str | None = None, *, examples: int = 20,
+                   time_limit: float = 30.0, seed: int = 0, out=print) -> None:
+    """Grade a class defined in a notebook (or any module) as ``python -m nn check`` does.
+
+    Prints the report (the gradcheck table, per tensor, then the generated cases) and
+    raises ``ExerciseFailed`` with the failure's message when a check fails. The exercise
+    is ``exercise``, or the ``EXERCISE`` variable of the module defining ``obj``.
+    """
+    module = sys.modules.get(getattr(obj, "__module__", ""), None)
+    lines: list[str] = []
+
+    def show(line: str) -> None:
+        lines.append(line)
+        out(line)
+
+    name = getattr(obj, "__name__", type(obj).__name__)
+    argv = [f"{getattr(module, '__file__', None) or '<notebook>'}:{name}",
+            "--examples", str(examples), "--time-limit", str(time_limit), "--seed", str(seed)]
+    if exercise is not None:
+        argv += ["--exercise", exercise]
+    status = run(_parser().parse_args(argv), out=show, loaded=(module, obj))
+    if status:
+        failure = [ln for ln in lines if ln.startswith(("[", "hint:"))]
+        raise ExerciseFailed("\n".join(failure[-3:] or lines[-2:]) + "\nRESULT: FAIL")
 
 
 # ----------------------------------------------------------------------------- per-test grading
