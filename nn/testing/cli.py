@@ -431,14 +431,20 @@ class ExerciseFailed(AssertionError):
         return [f"ExerciseFailed: {self}"]
 
 
-def check_exercise(obj, exercise: str | None = None, *, examples: int = 20,
+def check_exercise(obj, exercise: str | None = None, *, examples: int | None = None,
                    time_limit: float = 30.0, seed: int = 0, out=print) -> None:
     """Grade a class defined in a notebook (or any module) as ``python -m nn check`` does.
 
     Prints the report (the gradcheck table, per tensor, then the generated cases) and
     raises ``ExerciseFailed`` with the failure's message when a check fails. The exercise
     is ``exercise``, or the ``EXERCISE`` variable of the module defining ``obj``.
+    ``examples``: generated cases (default: 20, or the environment variable
+    ``NN_EXERCISE_EXAMPLES``, which CI sets low to run every notebook quickly).
     """
+    import os
+
+    if examples is None:
+        examples = int(os.environ.get("NN_EXERCISE_EXAMPLES", "20"))
     module = sys.modules.get(getattr(obj, "__module__", ""), None)
     lines: list[str] = []
 
