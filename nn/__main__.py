@@ -5,6 +5,7 @@ Sub-commands::
     python -m nn [train] [options]   train an example system on bundled data (the default)
     python -m nn check FILE:CLASS    grade a Layer (an exercise) against finite differences
     python -m nn generate [options]  sample text from the LSTM language model
+    python -m nn exercises build --out DIR   the exercises as notebooks (docs/teaching.md)
     python -m nn --help              this help; ``python -m nn SUBCOMMAND --help`` for each
 
 The main job trains the source documents' MLP on the bundled 8x8 digits, with a progress
@@ -24,6 +25,8 @@ SUBCOMMANDS = {
                                 "differences, per tensor"),
     "generate": ("nn.jobs.generate", "sample text from the LSTM language model (trained "
                                      "first, or from --weights)"),
+    "exercises": ("nn.classroom", "build the exercises' student and solution notebooks, "
+                                  "skeletons and Gradescope bundles (docs/teaching.md)"),
 }
 
 

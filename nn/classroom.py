@@ -265,9 +265,9 @@ def build_gradescope(out: Path, source: Path | None = None, spec: str = "readabl
                     for f in sorted((root / package).rglob("*")):
                         if f.is_file() and "__pycache__" not in f.parts:
                             z.write(f, f"readable-nn/{f.relative_to(root)}")
-                for f in ("pyproject.toml", "README.md", "LICENSE"):
-                    if (root / f).is_file():
-                        z.write(root / f, f"readable-nn/{f}")
+                for top in ("pyproject.toml", "README.md", "LICENSE"):
+                    if (root / top).is_file():
+                        z.write(root / top, f"readable-nn/{top}")
         written.append(path)
     return written
 
@@ -368,11 +368,11 @@ def main(argv: list[str] | None = None) -> int:
         version = "solution" if ns.solutions else "student"
         paths = write_skeletons(dest, ns.source, version, check=ns.check)
         if ns.check:
-            for path in paths:
-                print(f"out of date: {path} (python -m nn exercises skeletons)")
+            for name in paths:
+                print(f"out of date: {name} (python -m nn exercises skeletons)")
             return 1 if paths else 0
-        for path in paths:
-            print(path)
+        for name in paths:
+            print(name)
         return 0
     if ns.command == "gradescope":
         for path in build_gradescope(ns.out, ns.source, ns.spec, not ns.no_project,

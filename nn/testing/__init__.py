@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("nn.testing needs hypothesis: pip install 'readable-nn[test]'") from exc
 
 from .._config import global_rng
+from .cli import ExerciseFailed, check_exercise
 from .profiles import PROFILES, load_profile, register_profiles
 from .properties import (
     LAYER_PROPERTIES,
@@ -37,7 +38,6 @@ from .properties import (
     check_optimizer_case,
     layer_test,
 )
-from .cli import ExerciseFailed, check_exercise
 from .strategies import (
     arrays,
     away_from,

@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -138,13 +139,13 @@ def _fixed_targets(kind: str, shape: tuple, rng: np.random.Generator) -> np.ndar
 class Setup:
     """What ``run`` grades: the object, how it is built and checked."""
 
-    module: object
-    obj: object
+    module: Any
+    obj: Any
     name: str
     ex_name: str | None
     ex: exercises.Exercise | None
     kind: str
-    args: object
+    args: Any
     shape: tuple
     configs: list
     extra: tuple

@@ -34,6 +34,7 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 #: a submission larger than this is refused before it is read (a .py of 1 MB is not an
 #: answer; a notebook's images are stripped first, see ``notebook_source``)
@@ -311,7 +312,7 @@ def static_library_use(source: str, exercise: str) -> list[str]:
                 continue
             name = _is_library(_lookup(dotted), forbidden)
             if name is not None:
-                entry = f"line {node.lineno}: {dotted}"
+                entry = f"line {getattr(node, 'lineno', 0)}: {dotted}"
                 if entry not in found:
                     found.append(entry)
     return found
@@ -352,8 +353,7 @@ class LibraryCalled(Exception):
 
 
 @contextlib.contextmanager
-def watch_library(exercise: str | None, obj, module: types.ModuleType | None
-                  ) -> Iterator[list[str]]:
+def watch_library(exercise: str | None, obj, module: Any) -> Iterator[list[str]]:
     """Record calls to the library's implementation of ``exercise`` made from the student's
     code (a frame of the submission's file, or of one of ``obj``'s methods, on the stack),
     while the block runs; yields the list of what was called."""
@@ -361,8 +361,8 @@ def watch_library(exercise: str | None, obj, module: types.ModuleType | None
     if exercise is None or not library_objects(exercise):
         yield calls
         return
-    files = {str(Path(module.__file__).resolve())} if module is not None and getattr(
-        module, "__file__", None) else set()
+    file = getattr(module, "__file__", None)
+    files = {str(Path(file).resolve())} if file else set()
     codes = set()
     for cls in getattr(obj, "__mro__", (obj,)):
         for value in vars(cls).values() if hasattr(cls, "__dict__") else ():
@@ -387,6 +387,7 @@ def watch_library(exercise: str | None, obj, module: types.ModuleType | None
         return recorded
 
     restore: list[tuple[object, str, object]] = []
+    target: Any
     for name, target in library_objects(exercise):
         if isinstance(target, type):
             for attr in ("forward", "backward", "update", "update_fast", "__call__"):
@@ -401,7 +402,7 @@ def watch_library(exercise: str | None, obj, module: types.ModuleType | None
                 for attr, value in list(vars(mod).items()):
                     if value is target:
                         restore.append((mod, attr, value))
-                        setattr(mod, attr, wrap(value, name))
+                        setattr(mod, attr, wrap(target, name))
     try:
         yield calls
     finally:
@@ -414,7 +415,7 @@ def _library_dirs() -> tuple[str, ...]:
     import nn
     import optim
 
-    return tuple(str(Path(m.__file__).resolve().parent) for m in (nn, optim))
+    return tuple(str(Path(str(m.__file__)).resolve().parent) for m in (nn, optim))
 
 
 

@@ -126,7 +126,7 @@ x_train, y_train = x_all[:500] / 16.0, y_all[:500]
 model = nn.Sequential(Linear(64, 32), nn.ReLU(), Linear(32, 10))
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(60):
+for _ in range(60):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

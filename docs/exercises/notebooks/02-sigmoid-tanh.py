@@ -126,7 +126,7 @@ x_train, y_train = nn.datasets.make_moons(200, noise=0.1, rng=0, dtype=np.float6
 model = nn.Sequential(nn.Linear(2, 16), Tanh(), nn.Linear(16, 2)).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(150):
+for _ in range(150):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

@@ -112,7 +112,7 @@ x_train, y_train = x_all[:500] / 16.0, y_all[:500]
 model = nn.Linear(64, 10).astype(np.float64)
 loss_fn = SoftmaxCrossEntropy()
 losses = []
-for step in range(60):
+for _ in range(60):
     model.zero_grad()
     losses.append(loss_fn.forward(model(x_train), y_train))
     model.backward(loss_fn.backward())

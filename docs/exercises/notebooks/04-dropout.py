@@ -127,7 +127,7 @@ model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), Dropout(0.3),
                       nn.Linear(64, 10)).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(80):
+for _ in range(80):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

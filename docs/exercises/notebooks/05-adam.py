@@ -15,7 +15,8 @@
 # [docs/math/optimizers.md](../../math/optimizers.md)), Adam keeps two moving averages, of
 # the gradient and of its square:
 #
-# $$m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \qquad v \leftarrow \beta_2 v + (1 - \beta_2)\, g^2.$$
+# $$m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \qquad
+# v \leftarrow \beta_2 v + (1 - \beta_2)\, g^2.$$
 #
 # Both start at 0, so early on they are biased towards 0. Write `step`: update $m$ and $v$
 # in place, correct their bias, and update $\theta$ in place with learning rate $\alpha$
@@ -127,7 +128,7 @@ for label, make in (("your Adam", lambda ps: Adam(ps, lr=0.01)),
     opt = make(model.parameters())
     loss_fn = nn.CrossEntropyLoss()
     curves[label] = []
-    for step in range(60):
+    for _ in range(60):
         opt.zero_grad()
         curves[label].append(loss_fn(model(x_train), y_train))
         model.backward(loss_fn.backward())

@@ -168,7 +168,7 @@ model = nn.Sequential(Conv2d(1, 8, 3, stride=1, padding=1), nn.ReLU(), nn.Flatte
                       nn.Linear(8 * 8 * 8, 10)).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(30):
+for _ in range(30):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

@@ -147,7 +147,7 @@ model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), MaxPool2d(2),
                       nn.Flatten(), nn.Linear(8 * 4 * 4, 10)).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(40):
+for _ in range(40):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

@@ -146,7 +146,7 @@ model = nn.Sequential(nn.Linear(64, 32), BatchNorm(32), nn.ReLU(),
                       nn.Linear(32, 10)).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(60):
+for _ in range(60):
     model.zero_grad()
     losses.append(loss_fn(model(x_train), y_train))
     model.backward(loss_fn.backward())

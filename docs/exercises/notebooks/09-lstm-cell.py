@@ -164,7 +164,7 @@ x = rng.standard_normal((8, 4))
 target = np.concatenate([0.5 * np.tanh(rng.standard_normal((8, 3))),
                          rng.standard_normal((8, 3))], axis=1)
 losses = []
-for step in range(200):
+for _ in range(200):
     cell.zero_grad()
     y = cell.forward(x)
     losses.append(float(((y - target) ** 2).mean()))

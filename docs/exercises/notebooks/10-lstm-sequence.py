@@ -179,7 +179,7 @@ lstm = LSTM(input_size=1, hidden_size=8, batch_size=64)
 head = nn.Linear(8, 2).astype(np.float64)
 loss_fn = nn.CrossEntropyLoss()
 losses = []
-for step in range(80):
+for _ in range(80):
     lstm.zero_grad()
     head.zero_grad()
     h = lstm.forward(x_train)                        # (N, T, H)
