@@ -231,7 +231,7 @@ exit 0
 
 
 def _skeleton_info(src: ExerciseSource) -> tuple[str, list[str], list[str]]:
-    """(exercise names, class names) graded for this source, from its skeleton cell."""
+    """(skeleton file, class names, exercise names) graded for this source."""
     text = skeleton_text(src, "solution")
     names = re.findall(r"^EXERCISE = (.+)$", text, flags=re.M)
     if not names:
@@ -240,7 +240,11 @@ def _skeleton_info(src: ExerciseSource) -> tuple[str, list[str], list[str]]:
     if isinstance(value, dict):
         return src.skeleton_name(), list(value), list(value.values())
     classes = re.findall(r"^class (\w+)\b", text, flags=re.M)
-    return src.skeleton_name(), classes[:1], [value]
+    # registered variants of the exercise (linear-square: in = out) grade the class again
+    from .testing.exercises import EXERCISES
+
+    names = [value] + sorted(n for n in EXERCISES if n.startswith(f"{value}-"))
+    return src.skeleton_name(), classes[:1] * len(names), names
 
 
 def build_gradescope(out: Path, source: Path | None = None, spec: str = "readable-nn",
@@ -307,7 +311,7 @@ def grade_submission(submission: Path, results: Path, exercises_: list[str],
         status |= cli.run(ns, out=lambda line: None)
         doc = json.loads(part.read_text(encoding="utf-8"))
         part.unlink()
-        prefix = f"{cls}: " if len(classes) > 1 else ""
+        prefix = f"{cls} ({ex}): " if len(classes) > 1 else ""
         for t in doc["tests"]:
             t["name"] = prefix + t["name"]
         tests += doc["tests"]

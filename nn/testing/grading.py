@@ -315,7 +315,7 @@ def static_library_use(source: str, exercise: str) -> list[str]:
                 entry = f"line {getattr(node, 'lineno', 0)}: {dotted}"
                 if entry not in found:
                     found.append(entry)
-    return found
+    return sorted(found, key=lambda e: int(e.split(":")[0].split()[1]))
 
 
 def library_use(obj, source: Source | None, exercise: str) -> str | None:
