@@ -465,7 +465,8 @@ def test_every_solution_notebook_runs_end_to_end(stem, notebooks, monkeypatch):
     check = next(c for c in nb.cells if "check" in c.metadata.get("tags", []))
     printed = "".join(o.get("text", "") for o in check.outputs)
     assert "RESULT: PASS" in printed and "RESULT: FAIL" not in printed, printed
-    assert "PASS" in printed.split("gradcheck of", 1)[1]  # the per-tensor table is shown
+    if stem != "05-adam":  # an optimizer has no gradients to check: its update is compared
+        assert "PASS" in printed.split("gradcheck of", 1)[1]  # the per-tensor table
     use_it = next(c for c in nb.cells if "use-it" in c.metadata.get("tags", []))
     printed = "".join(o.get("text", "") for o in use_it.outputs)
     first, last = (float(v) for v in
