@@ -259,6 +259,10 @@ def _error_message(exc: BaseException, module) -> str:
     file = getattr(module, "__file__", None)
     where = next((f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(tb)
                   if file and Path(f.filename).resolve() == Path(file).resolve()), None)
+    if where is None:  # a notebook's cell: IPython compiles it under a name of its own
+        where = next((f"line {f.lineno} of its cell, in {f.name}" for f in reversed(tb)
+                      if "ipykernel_" in f.filename or f.filename.startswith("<ipython")),
+                     None)
     text = f"[error] {type(exc).__name__}: {exc}" + (f"  (at {where})" if where else "")
     hints = [n for n in getattr(exc, "__notes__", []) if n.startswith("hint:")]
     return "\n".join([text, *hints])  # e.g. the shape every gradient must have
