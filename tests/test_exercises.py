@@ -420,7 +420,8 @@ def test_the_conv2d_page_keeps_w_for_the_weight():
 
 def test_the_command_line_grades_a_file():
     proc = subprocess.run([sys.executable, "-m", "nn", "check", f"{WRONG}:LinearBiasMean",
-                           "--examples", "2", "--allow-library"], capture_output=True, text=True, timeout=120)
+                           "--examples", "2", "--allow-library"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     assert "bias" in proc.stdout and "FAIL" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "nn", "check", f"{LIBRARY}:Linear",

@@ -119,13 +119,18 @@ def test_extras_and_dependencies():
     assert extras["torch"] == ["torch==2.13.0"]  # exactly: another version is gigabytes
     assert any(r.startswith("mypy") for r in extras["typecheck"])
     assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
+    assert {re.split(r"[<>=]", r)[0] for r in extras["notebooks"]} == {
+        "jupytext", "nbformat", "nbclient", "ipykernel", "matplotlib"}
     deps = {re.split(r"[<>=!~ ]", r)[0] for r in PROJECT["dependencies"]}
     assert deps == {"numpy", "scipy", "tqdm", "threadpoolctl"}
 
 
 def test_ci_installs_the_extras_runs_mypy_and_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert 'pip install -e ".[test,torch,typecheck]" && python -m nn' in ci
+    install = re.search(r'^pip install -e "\.\[([\w,-]+)\]" && python -m nn$', ci, re.M)
+    assert install is not None, ci
+    # notebooks: tests/test_classroom.py executes the exercise notebooks
+    assert {"test", "torch", "typecheck", "notebooks"} <= set(install.group(1).split(","))
     assert re.search(r"^python -m mypy$", ci, re.M)
     assert re.search(r"^python -m pytest$", ci, re.M)
     assert "import torch" in ci  # the comparison tests run instead of being skipped
