@@ -229,6 +229,30 @@ def test_a_loop_that_never_ends_is_stopped_by_the_time_limit(tmp_path):
     assert time.perf_counter() - start < 30  # each test after the first time-out is skipped
 
 
+def test_a_loop_in_a_generated_case_is_stopped_too(tmp_path):
+    """The time limit also interrupts hypothesis's generated cases (a BaseException: not
+    taken for a failing example to shrink)."""
+    late = write(tmp_path, "late.py", LINEAR_HEAD + """
+    calls = 0
+
+    def backward(self, grad_y):
+        type(self).calls += 1
+        while type(self).calls > 12:  # right for the fixed case, then never returns
+            pass
+        self.weight.grad += self._saved().T @ grad_y
+        self.bias.grad += grad_y.sum(axis=0)
+        return grad_y @ self.weight.data.T
+""")
+    status, doc = grade_json(f"{late}:Linear", "--time-limit", "1", tmp_path=tmp_path,
+                             examples=20)
+    assert status == 1
+    assert_valid_results(doc)
+    by_name = {t["name"]: t for t in doc["tests"]}
+    assert by_name["gradient of weight"]["score"] == 2  # the fixed case earned its points
+    timed_out = [t for t in doc["tests"] if "did not finish within 1 s" in t["output"]]
+    assert timed_out and all(t["score"] == 0 for t in timed_out)
+
+
 def test_a_loop_at_import_is_stopped_too(tmp_path, monkeypatch):
     looping = write(tmp_path, "loop_import.py", LINEAR_HEAD + "\nwhile True:\n    pass\n")
     monkeypatch.setattr(cli, "_IMPORT_TIME_LIMIT", 0.5)
