@@ -284,6 +284,16 @@ def test_a_notebook_is_graded_from_its_code_cells(solutions, tmp_path):
     nbformat.write(nb, str(path))
     status, out = grade(f"{path}:Linear")
     assert status == 0, out
+    crashing = nb.cells[1].source.replace("return grad_y @ self.weight.data.T",
+                                          "raise RuntimeError('oops')")
+    line = crashing.splitlines().index(next(ln for ln in crashing.splitlines()
+                                            if "oops" in ln)) + 1
+    nb.cells[1].source = crashing
+    nbformat.write(nb, str(path))
+    status, out = grade(f"{path}:Linear")
+    assert status == 1
+    assert (f"RuntimeError: oops  (at cell 2, line {line} of 01-linear.ipynb, in backward)"
+            in out), out
     nb.cells[1].source = nb.cells[1].source.replace("def forward(self, x):",
                                                     "def forward(self, x)")
     nbformat.write(nb, str(path))

@@ -257,7 +257,10 @@ def _error_message(exc: BaseException, module) -> str:
         return "[error] MemoryError: the code ran out of memory (an array far too large?)"
     tb = traceback.extract_tb(exc.__traceback__)
     file = getattr(module, "__file__", None)
-    where = next((f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(tb)
+    source = getattr(module, "__nn_source__", None)
+    where = next((f"{Path(f.filename).name}:{f.lineno} in {f.name}" if not (
+        source and source.cells) else f"{source.where(f.lineno)} of {source.path.name}, in "
+                  f"{f.name}" for f in reversed(tb)
                   if file and Path(f.filename).resolve() == Path(file).resolve()), None)
     if where is None:  # a notebook's cell: IPython compiles it under a name of its own
         where = next((f"line {f.lineno} of its cell, in {f.name}" for f in reversed(tb)

@@ -155,6 +155,7 @@ def load_submission(file: str | Path, time_limit_s: float | None = None
     name = f"_nn_check_{path.stem.replace('-', '_')}_{abs(hash(str(path)))}"
     module = types.ModuleType(name)
     module.__file__ = str(path)
+    module.__dict__["__nn_source__"] = source  # names lines as the student sees them
     sys.modules[name] = module
     if str(path.parent) not in sys.path:
         sys.path.insert(0, str(path.parent))
