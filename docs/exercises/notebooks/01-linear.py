@@ -12,7 +12,7 @@
 # # Exercise 1: the backward pass of a fully connected layer
 #
 # The layer computes, for a batch of $N$ rows (symbols of
-# [docs/math/linear.md](../../math/linear.md)),
+# `docs/math/linear.md`),
 #
 # $$y = x W + b, \qquad x\ (N, in),\quad W\ (in, out),\quad b\ (out,),\quad y\ (N, out).$$
 #

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Exercise 2: the backward passes of sigmoid and tanh
 #
-# Both act elementwise (symbols of [docs/math/activations.md](../../math/activations.md)):
+# Both act elementwise (symbols of `docs/math/activations.md`):
 #
 # $$y = \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad y = \tanh(x).$$
 #

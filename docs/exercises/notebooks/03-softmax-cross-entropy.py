@@ -12,7 +12,7 @@
 # # Exercise 3: softmax with cross-entropy, and its fused gradient
 #
 # For logits $z$ $(N, C)$ and integer labels $y_n \in [0, C)$ (symbols of
-# [docs/math/losses.md](../../math/losses.md)):
+# `docs/math/losses.md`):
 #
 # $$p_{nk} = \frac{e^{z_{nk}}}{\sum_j e^{z_{nj}}}, \qquad
 # L = -\frac{1}{N} \sum_n \log p_{n, y_n}.$$

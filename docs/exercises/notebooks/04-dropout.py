@@ -13,7 +13,7 @@
 #
 # In train mode, each entry of $x$ is dropped with probability $p$ and the kept ones are
 # scaled so that the expected output is $x$ (inverted dropout; symbols of
-# [docs/math/activations.md](../../math/activations.md)):
+# `docs/math/activations.md`):
 #
 # $$y = x \odot s, \qquad s_{ij} = \begin{cases} ? & \text{with probability } 1 - p \\
 # 0 & \text{with probability } p \end{cases}$$

@@ -12,7 +12,7 @@
 # # Exercise 5: the Adam update
 #
 # For each parameter $\theta$ with gradient $g$, step $t = 1, 2, \dots$ (symbols of
-# [docs/math/optimizers.md](../../math/optimizers.md)), Adam keeps two moving averages, of
+# `docs/math/optimizers.md`), Adam keeps two moving averages, of
 # the gradient and of its square:
 #
 # $$m \leftarrow \beta_1 m + (1 - \beta_1)\, g, \qquad
@@ -34,7 +34,7 @@
 #
 # $m_t = (1 - \beta_1)\sum_{k=1}^{t} \beta_1^{t-k} g_k$; with a constant $g$ the sum is a
 # geometric series. Some texts divide by both corrections at once in one fraction: that is
-# a known error of the source documents (see [errata](../../errata.md)).
+# a known error of the source documents (see `docs/errata.md`).
 # </details>
 
 

@@ -12,7 +12,7 @@
 # # Exercise 6: the backward pass of a 2-D convolution
 #
 # With $x_p$ the input padded with $p$ zeros on each side, kernel size $k$, stride $s$
-# (symbols of [docs/math/conv.md](../../math/conv.md)):
+# (symbols of `docs/math/conv.md`):
 #
 # $$y_{n,o,i,j} = b_o + \sum_{c}\sum_{a=0}^{k-1}\sum_{q=0}^{k-1}
 # W_{o,c,a,q}\; x_{p\,n,c,\,is+a,\,js+q}.$$

@@ -12,7 +12,7 @@
 # # Exercise 7: the backward pass of max pooling, with overlapping windows
 #
 # With $x_p$ the input padded with $-\infty$, kernel size $k$, stride $s$ (symbols of
-# [docs/math/conv.md](../../math/conv.md)):
+# `docs/math/conv.md`):
 #
 # $$y_{n,c,i,j} = \max_{0 \le a, q < k} x_{p\,n,c,\,is+a,\,js+q}.$$
 #

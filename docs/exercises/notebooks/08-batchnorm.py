@@ -12,7 +12,7 @@
 # # Exercise 8: the backward pass of batch normalisation (train mode)
 #
 # Feature by feature, over a batch of $N$ rows (symbols of
-# [docs/math/normalization.md](../../math/normalization.md)):
+# `docs/math/normalization.md`):
 #
 # $$\mu = \frac{1}{N}\sum_n x_n, \quad \sigma^2 = \frac{1}{N}\sum_n (x_n - \mu)^2, \quad
 # r = \frac{1}{\sqrt{\sigma^2 + \epsilon}}, \quad \hat x_n = (x_n - \mu)\, r, \quad

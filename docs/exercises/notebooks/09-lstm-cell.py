@@ -11,7 +11,7 @@
 # %% [markdown]
 # # Exercise 9: the backward pass of one LSTM step
 #
-# Gate order $i, f, g, o$ (symbols of [docs/math/recurrent.md](../../math/recurrent.md)):
+# Gate order $i, f, g, o$ (symbols of `docs/math/recurrent.md`):
 #
 # $$z = x W_{ih} + h_{prev} W_{hh} + b, \quad i, f, o = \sigma(z_i), \sigma(z_f),
 # \sigma(z_o), \quad g = \tanh(z_g),$$

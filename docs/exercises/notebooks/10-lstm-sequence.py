@@ -12,7 +12,7 @@
 # # Exercise 10: backpropagation through time for a whole LSTM sequence
 #
 # For $t = 0, \dots, T-1$, from the initial state $(h_{-1}, c_{-1}) = (h_0, c_0)$ (the
-# layer's Parameters; symbols of [docs/math/recurrent.md](../../math/recurrent.md)), one
+# layer's Parameters; symbols of `docs/math/recurrent.md`), one
 # step of exercise 9 with the same weights, and $y_{:,t} = h_t$.
 #
 # The forward pass is given and caches every step's values. `backward(grad_y)` receives
