@@ -8,6 +8,11 @@ check passes, 1 otherwise. A file with ``EXERCISE = "name"`` takes that exercise
 shape, arguments, input nudge and extra checks (nn/testing/exercises.py), and is graded
 in each of the exercise's configurations (e.g. Conv2d with and without padding); options
 override the shape and the arguments, and then only that configuration is graded.
+
+``--format gradescope`` (or ``json``) grades one test per gradient tensor and per property
+and writes Gradescope's results.json (SPEC "Grader output"); FILE may be a notebook. What
+makes any submission end in a verdict (syntax errors, time limits, the library refused as
+the answer) is in :mod:`nn.testing.grading`.
 """
 
 from __future__ import annotations
