@@ -348,13 +348,12 @@ def main(argv=None, out=print) -> int:
     args = parse_args(argv)
     with_torch = not args.no_torch and harness.torch_available()
     if args.threads is not None:
-        from nn.jobs.common import _numpy_openblas
+        from threadpoolctl import threadpool_info, threadpool_limits
 
-        lib = _numpy_openblas()
-        if lib is None:
-            out("--threads: NumPy's OpenBLAS not found; its thread count is unchanged")
+        if not any(lib["user_api"] == "blas" for lib in threadpool_info()):
+            out("--threads: threadpoolctl finds no BLAS library; its thread count is unchanged")
         else:
-            lib[0](args.threads)
+            threadpool_limits(limits=args.threads, user_api="blas")  # for the rest of the run
         if with_torch:
             import torch
 
@@ -367,7 +366,7 @@ def main(argv=None, out=print) -> int:
     if with_torch:
         torch_cases = [TorchCase] + ([] if args.no_torch_cell else [TorchCellCase])
     if args.threads is not None:
-        out(f"--threads {args.threads}: NumPy's OpenBLAS and torch limited to {args.threads}")
+        out(f"--threads {args.threads}: NumPy's BLAS and torch limited to {args.threads}")
     ok = check_same_math(initial_weights(args.seed), make_batches(args.seed), torch_cases,
                          out=out)
     out(harness.timing_line(args))

@@ -5,6 +5,7 @@ a training loop, data helpers and bundled datasets. Optimizers live in ``optim``
 """
 
 from . import callbacks, data, datasets, functional, init, metrics, models, text
+from . import interop
 from ._config import get_default_dtype, get_rng, manual_seed, set_default_dtype
 from ._version import __version__ as __version__  # the one source: nn/_version.py
 from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -70,6 +71,7 @@ __all__ += ["Conv2d", "MaxPool2d", "AvgPool2d"]
 __all__ += ["RNN", "LSTM", "GRU", "text"]
 __all__ += ["save_checkpoint", "load_checkpoint", "Checkpoint", "CheckpointError"]
 __all__ += ["NonFiniteError", "callbacks"]
+__all__ += ["interop"]
 
 
 def __getattr__(name: str):

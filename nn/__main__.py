@@ -5,6 +5,7 @@ Sub-commands::
     python -m nn [train] [options]   train an example system on bundled data (the default)
     python -m nn check FILE:CLASS    grade a Layer (an exercise) against finite differences
     python -m nn generate [options]  sample text from the LSTM language model
+    python -m nn docs [--port N]     build the documentation website and serve it locally
     python -m nn exercises build --out DIR   the exercises as notebooks (docs/teaching.md)
     python -m nn --help              this help; ``python -m nn SUBCOMMAND --help`` for each
 
@@ -25,6 +26,8 @@ SUBCOMMANDS = {
                                 "differences, per tensor"),
     "generate": ("nn.jobs.generate", "sample text from the LSTM language model (trained "
                                      "first, or from --weights)"),
+    "docs": ("nn.jobs.docs", "build the documentation website and serve it on 127.0.0.1 "
+                             "(needs a clone and the docs extra)"),
     "exercises": ("nn.classroom", "build the exercises' student and solution notebooks, "
                                   "skeletons and Gradescope bundles (docs/teaching.md)"),
 }
@@ -39,10 +42,15 @@ def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m nn",
         description="Train an example system from the nn framework on bundled data (no "
-                    "download) and print its test metrics. Without a sub-command, 'train' runs.",
+                    "download; --dataset mnist reads or downloads MNIST) and print its test "
+                    "metrics. Without a sub-command, 'train' runs.",
         epilog="\n".join(epilog), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=list(JOBS), default="mlp",
                    help="which example system to train (default: mlp); listed below")
+    p.add_argument("--dataset", choices=["digits", "mnist"], default="digits",
+                   help="digits: the bundled 8x8 digits (default); mnist: MNIST from the cache "
+                        "folder ($NN_DATA, else ~/.cache/nn), downloaded there if missing "
+                        "(--model cnn)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], default=None,
                    help="sgd, momentum (SGD with momentum 0.9) or adam (default: the model's)")
     p.add_argument("--lr", type=float, default=None,
@@ -65,11 +73,18 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def train(args: argparse.Namespace) -> dict:
-    """Run the training job described by ``args`` (unset options take the model's defaults)."""
-    from .jobs import load_job
+    """Run the training job described by ``args`` (unset options take the model's defaults,
+    and the dataset's where the model has some for it)."""
+    from .jobs import JOBS, load_job
 
     job = load_job(args.model)
-    for key, value in job.DEFAULTS.items():
+    dataset = getattr(args, "dataset", "digits")
+    dataset_defaults = getattr(job, "DATASET_DEFAULTS", {})
+    if dataset != "digits" and dataset not in dataset_defaults:
+        with_it = [k for k in JOBS if dataset in getattr(load_job(k), "DATASET_DEFAULTS", {})]
+        raise SystemExit(f"python -m nn: --dataset {dataset} is not available for --model "
+                         f"{args.model}; it is for --model {', '.join(with_it)}")
+    for key, value in {**job.DEFAULTS, **dataset_defaults.get(dataset, {})}.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
     for key, positive in (("epochs", True), ("batch_size", True), ("hidden", True)):

@@ -17,7 +17,6 @@ import numpy as np
 
 from ._config import global_rng
 from .callbacks import Trainer
-from .checkpoint import model_generators
 from .layer import Layer
 from .layers.container import Sequential
 from .losses import Loss
@@ -57,7 +56,8 @@ class NonFiniteGuard:
         self._plan: list[np.ndarray] = []        # the arrays grads_finite checks
         self._plan_grads: list[np.ndarray] = []  # the gradients the plan was made for
         self.buffer_names = {name for name, b in model.named_buffers() if b.dtype.kind == "f"}
-        self.gens = [*model_generators(model).values(), global_rng()]
+        self.gens = [g for _, g in model.named_generators() if g is not global_rng()]
+        self.gens.append(global_rng())
         self._buffers: dict[str, np.ndarray] = {}
         self._states: list[Any] = []
 

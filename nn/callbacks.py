@@ -24,6 +24,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,7 @@ class Callback:
     (whose ``stop_training`` flag a callback may set) before ``on_train_begin``."""
 
     model: Layer
-    optimizer: object
+    optimizer: Any  # what fit was given: step() and zero_grad() (an optim.Optimizer)
     trainer: Trainer
 
     def on_train_begin(self, logs: dict) -> None: ...

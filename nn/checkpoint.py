@@ -129,14 +129,7 @@ def _decode(obj: Any, arrays: dict[str, np.ndarray], where: str) -> Any:
 def model_generators(model: Layer) -> dict[str, np.random.Generator]:
     """Every ``numpy.random.Generator`` held by a layer of ``model`` other than the global
     one, each once, named ``"<module path>.<attribute>"`` (e.g. ``"2.rng"``)."""
-    out: dict[str, np.random.Generator] = {}
-    seen = {id(global_rng())}
-    for mod_name, layer in model.named_modules():
-        for attr, value in vars(layer).items():
-            if isinstance(value, np.random.Generator) and id(value) not in seen:
-                seen.add(id(value))
-                out[f"{mod_name}.{attr}" if mod_name else attr] = value
-    return out
+    return {name: gen for name, gen in model.named_generators() if gen is not global_rng()}
 
 
 def _generator_states(gens: dict[str, np.random.Generator]) -> dict[str, Any]:

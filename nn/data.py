@@ -559,6 +559,7 @@ class MinMaxScaler:
     def state_dict(self) -> dict[str, np.ndarray]:
         """``{"data_min", "data_max", "feature_range"}`` as arrays (copies)."""
         dmin, _ = self._fitted("state_dict")
+        assert self.data_max_ is not None  # _fitted raised otherwise
         return {"data_min": dmin.copy(), "data_max": self.data_max_.copy(),
                 "feature_range": np.array(self.feature_range, dtype=np.float64)}
 

@@ -125,16 +125,6 @@ class _LossLayer(Layer):
         return repr(self.loss)
 
 
-def _generators(layer: Layer) -> list[np.random.Generator]:
-    """Every Generator held by a layer of the tree (to replay stochastic layers)."""
-    found: dict[int, np.random.Generator] = {}
-    for module in layer.modules():
-        for value in vars(module).values():
-            if isinstance(value, np.random.Generator):
-                found.setdefault(id(value), value)
-    return list(found.values())
-
-
 def _to_float64(value):
     """A C-contiguous float64 copy of a floating ndarray, recursing into tuples and lists
     (an LSTM's ``state=(h0, c0)``); other arrays (boolean masks, integer indices) are copied
@@ -186,7 +176,7 @@ def gradcheck(layer, x, *, target=None, eps: float = DEFAULT_EPS, rtol: float = 
     kwargs = {k: _to_float64(v) for k, v in (forward_kwargs or {}).items()}
     model = copy.deepcopy(layer).astype(np.float64)
     x64 = _to_float64(np.asarray(x))
-    generators = _generators(model)
+    generators = [g for _, g in model.named_generators()]  # replayed before each run
     states = [g.bit_generator.state for g in generators]
 
     def run() -> np.ndarray:
@@ -227,7 +217,8 @@ def _check_tensor(name, array, analytic, run, y0, G, eps, rtol, atol, rng, max_c
     flat = array.reshape(-1)  # a view: perturbing it perturbs the tensor in place
     if not np.shares_memory(flat, array):
         raise RuntimeError(f"gradcheck: tensor {name!r} is not contiguous; cannot perturb it")
-    worst = (-1.0, None, 0.0, 0.0, 0.0)  # (err / tol, index, a, n, tol)
+    worst: tuple[float, tuple | None, float, float, float] = (-1.0, None, 0.0, 0.0, 0.0)
+    # (err / tol, index, a, n, tol) of the worst coordinate so far
     max_abs = max_rel = 0.0
     kinks = failures = 0
     for k in coords:

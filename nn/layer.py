@@ -31,6 +31,11 @@ class Layer:
     """Base class: subclass it, assign Parameters / sub-layers, write forward and backward."""
 
     training: bool
+    # the registries __init__ creates (names in definition order) and the backward cache
+    _param_names: list[str]
+    _layer_names: list[str]
+    _buffer_names: list[str]
+    _cache: Any
 
     #: When False, ``backward`` may skip computing the input gradient and return None.
     #: Nothing needs it for a model's first layer during training (PyTorch likewise skips
@@ -154,6 +159,19 @@ class Layer:
         for mod_name, layer in self.named_modules(prefix):
             for bname in layer._buffer_names:
                 yield (f"{mod_name}.{bname}" if mod_name else bname), layer.__dict__[bname]
+
+    def named_generators(self, prefix: str = "") -> Iterator[tuple[str, np.random.Generator]]:
+        """``(dotted_name, Generator)`` for every ``numpy.random.Generator`` held as an
+        attribute by a layer of the tree (dropout masks), recursively, each object once
+        under the first name met, a layer's own attributes before its sub-layers' (e.g.
+        ``"2.rng"``). Checkpoints, the non-finite guard, gradcheck and the testing kit find
+        the generators to save, restore or replay through it."""
+        seen: set[int] = set()
+        for mod_name, layer in self.named_modules(prefix):
+            for attr, value in vars(layer).items():
+                if isinstance(value, np.random.Generator) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield (f"{mod_name}.{attr}" if mod_name else attr), value
 
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -285,6 +303,15 @@ class Layer:
 # comparisons, so layers need no fast-path copies of their own; anything else goes to the
 # slow path, which returns a usable array or raises the error the input deserves.
 
+def check_positive(layer_name: str, **sizes: Any) -> None:
+    """Each size in ``sizes`` is a positive int (not a bool): a ValueError naming the layer
+    and the argument otherwise (constructor validation: ``check_positive("Linear",
+    in_features=3, out_features=0)``)."""
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"{layer_name}: {name} must be a positive integer, got {value!r}")
+
+
 def check_input(layer: Layer, x, *, ndim: int | None = None, min_ndim: int = 1,
                 last_dim: int | None = None, dtype: np.dtype | None = None,
                 expected: str = "") -> np.ndarray:
@@ -322,6 +349,20 @@ def check_grad(layer: Layer, grad_y, shape: tuple[int, ...], dtype: np.dtype) ->
     if type(grad_y) is np.ndarray and grad_y.shape == shape and grad_y.dtype == dtype:
         return grad_y
     return _checked_grad(layer, grad_y, shape, dtype)
+
+
+def inner_grad(grad_x: np.ndarray | None) -> np.ndarray:
+    """The input gradient a sub-layer's ``backward`` returned, for a container that needs it.
+
+    ``backward`` returns None only when the layer's ``input_grad`` is False, which is set on
+    the layer that receives a model's input; a layer inside a container always returns its
+    gradient. Wrapping the call says so (to the reader, and to mypy, for whom ``backward``
+    returns ``ndarray | None``).
+    """
+    if grad_x is None:
+        raise RuntimeError("a sub-layer's backward returned no input gradient (input_grad is "
+                           "False on a layer whose gradient the container needs)")
+    return grad_x
 
 
 def plain(a: np.ndarray) -> np.ndarray:

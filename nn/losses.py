@@ -9,6 +9,8 @@ layers never divide by the batch size. Derivations: docs/math/losses.md.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from . import functional as F
@@ -41,7 +43,7 @@ class Loss:
                 f"{type(self).__name__}: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
             )
         self.reduction = reduction
-        self._cache = None
+        self._cache: tuple[Any, float, tuple[int, ...], np.dtype] | None = None
 
     def __call__(self, input: np.ndarray, target) -> float:
         return self.forward(input, target)
@@ -65,6 +67,12 @@ class Loss:
         with np.errstate(under="ignore"):
             dx = factor * self._grad(cache)       # dL/dx = factor * d total/dx
         return dx.reshape(shape)
+
+    def _forward(self, x: np.ndarray, target) -> tuple[Any, int, Any]:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} does not implement _forward")
+
+    def _grad(self, cache) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} does not implement _grad")
 
     def _scale(self, count: int) -> float:
         """dL/d total: 1 for "sum", 1/count for "mean" (0 when nothing counted)."""

@@ -144,7 +144,7 @@ def _counts(fn: str, y_true: Any, y_pred: Any, num_classes: int | None):
     return tp, fp, fn_, support, present
 
 
-def _average(fn: str, per_class: np.ndarray, micro: float, support: np.ndarray,
+def _average(fn: str, per_class: np.ndarray, micro: np.ndarray, support: np.ndarray,
              present: np.ndarray, average: str | None) -> float | np.ndarray:
     if average is None:
         return per_class

@@ -31,6 +31,9 @@ from .layer import Layer
 FORMAT_KEY = "__nn_format_version__"
 #: Stored under this key: JSON metadata (UTF-8 bytes in a uint8 array).
 META_KEY = "__nn_meta__"
+#: Names a tensor cannot have: the entries above, and np.savez's own argument names (a
+#: tensor named "allow_pickle" would be taken for the flag and silently left out).
+_RESERVED = (FORMAT_KEY, META_KEY, "file", "allow_pickle")
 FORMAT_VERSION = 1
 #: dtype kinds a file may hold: booleans, integers, unsigned integers, floats.
 ALLOWED_KINDS = "biuf"
@@ -128,16 +131,17 @@ def tensor_meta(arrays: dict[str, np.ndarray]) -> dict[str, dict]:
 def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict) -> str:
     """Write ``arrays`` plus the version and the JSON ``meta`` (which gets ``"tensors"``)."""
     for name, a in arrays.items():
-        if name in (FORMAT_KEY, META_KEY):
+        if name in _RESERVED:
             raise ValueError(f"the tensor name {name!r} is reserved")
         if a.dtype.kind not in ALLOWED_KINDS:
             raise TypeError(f"cannot save tensor {name!r} of dtype {a.dtype} (no pickle: "
                             "only boolean, integer and floating arrays are stored)")
     meta = {**meta, "format_version": FORMAT_VERSION, "tensors": tensor_meta(arrays)}
     text = json.dumps(meta, allow_nan=False).encode("utf-8")
-    payload = {FORMAT_KEY: np.array(FORMAT_VERSION, dtype=np.int64),
-               META_KEY: np.frombuffer(text, dtype=np.uint8), **arrays}
-    return atomic_write(path, lambda f: np.savez(f, **payload))
+    payload: dict[str, np.ndarray] = {
+        FORMAT_KEY: np.array(FORMAT_VERSION, dtype=np.int64),
+        META_KEY: np.frombuffer(text, dtype=np.uint8), **arrays}
+    return atomic_write(path, lambda f: np.savez(f, allow_pickle=False, **payload))
 
 
 # ---------------------------------------------------------------------- reading

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ._config import get_rng
 
@@ -124,9 +125,9 @@ class Vocabulary:
                 self.stoi[tok] = len(self.itos)
                 self.itos.append(tok)
         self.specials = tuple(specials)
-        for name, tok in (("pad", pad), ("unk", unk)):
-            if tok is not None and tok not in self.specials:
-                raise ValueError(f"Vocabulary: {name} token {tok!r} must be one of the specials "
+        for name, given in (("pad", pad), ("unk", unk)):
+            if given is not None and given not in self.specials:
+                raise ValueError(f"Vocabulary: {name} token {given!r} must be one of the specials "
                                  f"{self.specials}")
         self.pad = pad
         self.unk = unk
@@ -230,13 +231,15 @@ class Vocabulary:
 
 
 # ---------------------------------------------------------------------- batches
-def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int | None = None,
+def pad_sequences(sequences: Sequence[Sequence[int] | np.ndarray], max_len: int | None = None,
                   pad_id: int = 0, padding: str = "post", truncating: str = "post",
-                  dtype=np.int64) -> np.ndarray:
+                  dtype: DTypeLike = np.int64) -> np.ndarray:
     """Stack integer sequences of unequal length into an ``(N, max_len)`` array.
 
     Parameters
     ----------
+    sequences : sequence of (sequences of int or 1-d integer arrays)
+        The rows, e.g. ``[vocab.encode(t) for t in texts]``.
     max_len : int, optional
         Length of every row (default: the longest sequence). Longer sequences are cut.
     pad_id : int
@@ -246,6 +249,8 @@ def pad_sequences(sequences: Sequence[Sequence[int]], max_len: int | None = None
         padding then comes after every real token) or at the start.
     truncating : {"post", "pre"}
         Cut the end (keep the first ``max_len`` tokens) or the start (keep the last ones).
+    dtype : numpy dtype
+        Of the result, ``(len(sequences), max_len)``.
     """
     for name, value in (("padding", padding), ("truncating", truncating)):
         if value not in ("post", "pre"):
@@ -274,7 +279,7 @@ def padding_mask(ids: np.ndarray, pad_id: int = 0) -> np.ndarray:
     return np.asarray(ids) != pad_id
 
 
-def next_token_pairs(ids: Sequence[int], seq_len: int, stride: int | None = None,
+def next_token_pairs(ids: Sequence[int] | np.ndarray, seq_len: int, stride: int | None = None,
                      offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Language-modelling pairs from one long token stream.
 
@@ -299,7 +304,7 @@ def next_token_pairs(ids: Sequence[int], seq_len: int, stride: int | None = None
     return ids[idx], ids[idx + 1]
 
 
-def shifted_pairs(sequences: Sequence[Sequence[int]], pad_id: int = 0,
+def shifted_pairs(sequences: Sequence[Sequence[int] | np.ndarray], pad_id: int = 0,
                   max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Language-modelling pairs from separate sequences (sentences), padded at the end.
 
@@ -313,7 +318,7 @@ def shifted_pairs(sequences: Sequence[Sequence[int]], pad_id: int = 0,
             pad_sequences(ys, max_len, pad_id=pad_id))
 
 
-def random_windows(ids: Sequence[int], seq_len: int, count: int,
+def random_windows(ids: Sequence[int] | np.ndarray, seq_len: int, count: int,
                    rng=None) -> tuple[np.ndarray, np.ndarray]:
     """``count`` next-token pairs at random positions of the stream (for epochs that each
     see different windows)."""

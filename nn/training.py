@@ -200,6 +200,7 @@ def predict(model: Layer, x, batch_size: int = 256) -> np.ndarray:
             lo += len(out)
     finally:
         model.train(was_training)
+    assert result is not None  # x has at least one sample (_check_data)
     return result
 
 

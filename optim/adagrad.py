@@ -33,6 +33,8 @@ class Adagrad(Optimizer):
     weight_decay : float >= 0, default 0 (keyword-only)
     initial_accumulator_value : float >= 0, default 0 (keyword-only)
 
+    Notes
+    -----
     The positional order is the API contract's (lr, eps), not PyTorch's (which puts
     lr_decay, weight_decay and initial_accumulator_value before eps).
     """

@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -185,8 +186,11 @@ class Optimizer:
             self.add_param_group(group)
 
     # ------------------------------------------------------------------ the rule
+    # Each rule names its own keyword-only hyper-parameters: the tail ``*args: Any,
+    # **hyper: Any`` is what mypy reads as "any further arguments" (``Callable[..., None]``),
+    # so a rule's narrower signature is a valid override.
     def update(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t: int,
-               **hyper) -> None:  # pragma: no cover - abstract
+               *args: Any, **hyper: Any) -> None:  # pragma: no cover - abstract
         """One step of the rule on ``p`` in place (see the module docstring).
 
         Parameters
@@ -203,7 +207,7 @@ class Optimizer:
         raise NotImplementedError
 
     def update_fast(self, p: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray], t: int,
-                    **hyper) -> None:
+                    *args: Any, **hyper: Any) -> None:
         """The same step as :meth:`update`, bit for bit, where a rule has a faster form.
 
         A rule overrides this only where its plain lines cost more than 5% of a whole
@@ -211,7 +215,7 @@ class Optimizer:
         reference, and ``tests/test_optim_trajectories.py`` runs both. ``step`` calls this
         one unless ``fast`` is False.
         """
-        self.update(p, g, state, t, **hyper)
+        self.update(p, g, state, t, *args, **hyper)
 
     # ------------------------------------------------------------------ groups
     def add_param_group(self, group: dict) -> None:
@@ -342,7 +346,7 @@ class Optimizer:
         Parameters are identified by their position across all groups, as in PyTorch.
         """
         self._sync_steps()
-        index = {}
+        index: dict[int, int] = {}
         groups = []
         for group in self.param_groups:
             ids = []
@@ -423,7 +427,7 @@ class Optimizer:
             if not isinstance(entry, dict):
                 raise TypeError(f"{cls}.load_state_dict: state of parameter {i} must be a dict")
             p = params[i]
-            converted = {}
+            converted: dict[str, Any] = {}
             for k, v in entry.items():
                 if isinstance(v, np.ndarray):
                     if v.dtype.kind not in "fiu":

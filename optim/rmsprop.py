@@ -41,6 +41,8 @@ class RMSprop(Optimizer):
     weight_decay : float >= 0, default 0 (keyword-only)
     centered : bool, default False (keyword-only)
 
+    Notes
+    -----
     The positional order is the API contract's (lr, alpha, eps, momentum), not PyTorch's
     (which puts weight_decay before momentum): the extras are keyword-only.
     """

@@ -416,3 +416,50 @@ def test_positional_encoding_errors_and_state():
     pe(np.zeros((1, 3, 4)))
     dx = pe.backward(g)
     assert np.array_equal(dx, g) and np.array_equal(g, np.ones((1, 3, 4)))
+
+
+# ----------------------------------------------------------------------------- fast kernels
+# The layer calls three in-place / layout kernels; each equals its plain form (float64).
+from nn.layers.attention import (  # noqa: E402
+    MultiHeadAttention,
+    masked_softmax,
+    masked_softmax_fast,
+    softmax_grad,
+    softmax_grad_fast,
+)
+
+
+@st.composite
+def scores(draw):
+    """S (N, H, T, T) float64, stored key-major like the layer's, with some -inf (masked
+    keys) and possibly whole masked rows."""
+    N, H, T = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    S = draw(arrays((N, H, T, T), -30.0, 30.0, np.float64))
+    hide = draw(hnp.arrays(np.bool_, (N, H, T, T)))
+    S = np.where(hide, -np.inf, S)
+    return np.ascontiguousarray(S.transpose(0, 1, 3, 2)).transpose(0, 1, 3, 2)
+
+
+@given(S=scores())
+def test_masked_softmax_fast_equals_plain(S):
+    P = masked_softmax(S)
+    np.testing.assert_allclose(masked_softmax_fast(S.copy()), P, rtol=1e-12, atol=0)
+    assert np.all(np.isfinite(P))
+
+
+@given(S=scores(), data=st.data())
+def test_softmax_grad_fast_equals_plain(S, data):
+    P = masked_softmax(S)
+    dP = data.draw(arrays(P.shape, -5.0, 5.0, np.float64))
+    D = np.sum(P * dP, axis=-1, keepdims=True)
+    np.testing.assert_allclose(softmax_grad_fast(P, dP.copy(), D), softmax_grad(P, dP, D),
+                               rtol=1e-12, atol=1e-300)
+
+
+@given(data=st.data())
+def test_merged_equals_product_then_merge(data):
+    N, H, T, k, d = (data.draw(st.integers(1, 4)) for _ in range(5))
+    A = data.draw(arrays((N, H, T, k), -3.0, 3.0, np.float64))
+    B = data.draw(arrays((N, H, k, d), -3.0, 3.0, np.float64))
+    plain = (A @ B).transpose(0, 2, 1, 3).reshape(N * T, H * d)
+    np.testing.assert_allclose(MultiHeadAttention._merged(A, B), plain, rtol=1e-12, atol=1e-300)

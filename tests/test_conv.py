@@ -145,7 +145,8 @@ def test_int_and_pair_arguments():
     for attr in ("kernel_size", "stride", "padding", "dilation"):
         assert getattr(a, attr) == getattr(b, attr)
     assert a.weight.shape == (3, 2, 3, 3) and a.bias.shape == (3,)
-    # positional order follows SPEC.md: in, out, kernel_size, stride, padding, bias, rng, dtype
+    # positional order follows docs/api.md's Conv2d row: in, out, kernel_size, stride,
+    # padding, bias, rng, dtype
     # (dilation is keyword-only; PyTorch puts it before bias)
     c = nn.Conv2d(2, 3, (1, 2), (3, 4), (0, 1), False, 0, np.float64, dilation=(2, 1))
     assert (c.kernel_size, c.stride, c.padding, c.dilation, c.bias, c.weight.dtype) == \

@@ -569,9 +569,9 @@ def test_deferred_fill_is_invisible():
 
 
 def test_assigning_a_gradient_checks_shape_and_dtype():
-    """SPEC: ``.grad`` is an ndarray of the parameter's shape and dtype. A re-bound gradient
-    of another shape would be broadcast by the update, one of another dtype would change
-    the arithmetic: both are refused at assignment, naming the parameter."""
+    """docs/api.md (Parameter): ``.grad`` is an ndarray of the parameter's shape and dtype.
+    A re-bound gradient of another shape would be broadcast by the update, one of another
+    dtype would change the arithmetic: both are refused at assignment, naming the parameter."""
     p = nn.Parameter(np.zeros((2, 3), np.float32))
     with pytest.raises(ValueError, match=r"shape \(2, 3\).*got shape \(1, 3\)"):
         p.grad = np.ones((1, 3), np.float32)

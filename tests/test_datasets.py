@@ -1,4 +1,5 @@
-"""Tests for nn.datasets: bundled digits, toy generators, IDX / MNIST reader."""
+"""Tests for nn.datasets: bundled digits, toy generators, the IDX reader (the downloading
+loaders are tested in tests/test_datasets_download.py)."""
 
 import gzip
 import struct
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import nn
-from nn.datasets import load_digits, load_mnist, make_moons, make_spirals, read_idx
+from nn.datasets import load_digits, make_moons, make_spirals, read_idx
 
 # ---------------------------------------------------------------------- digits
 DIGIT_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
@@ -174,60 +175,3 @@ def test_read_idx_rejects_bad_files(tmp_path):
         read_idx(gz)
     with pytest.raises(FileNotFoundError):
         read_idx(tmp_path / "missing")
-
-
-# ---------------------------------------------------------------------- MNIST folder
-def fake_mnist(folder, kind="train", n=6, compress=False, dotted=False):
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
-    labels = rng.integers(0, 10, size=n, dtype=np.uint8)
-    prefix = "train" if kind == "train" else "t10k"
-    sep = "." if dotted else "-"
-    suffix = ".gz" if compress else ""
-    write_idx(folder / f"{prefix}-images{sep}idx3-ubyte{suffix}", images, compress)
-    write_idx(folder / f"{prefix}-labels{sep}idx1-ubyte{suffix}", labels, compress)
-    return images, labels
-
-
-@pytest.mark.parametrize("compress", [False, True])
-def test_load_mnist_from_local_files(tmp_path, compress):
-    images, labels = fake_mnist(tmp_path, "test", compress=compress)
-    x, y = load_mnist(tmp_path, kind="test")
-    assert x.shape == (6, 1, 28, 28) and x.dtype == np.float32
-    assert y.dtype == np.int64
-    np.testing.assert_array_equal(y, labels)
-    np.testing.assert_allclose(x[:, 0], images / np.float32(255))
-    assert 0.0 <= x.min() and x.max() <= 1.0
-    flat, _ = load_mnist(tmp_path, kind="test", as_images=False, normalize=False)
-    assert flat.shape == (6, 784)
-    np.testing.assert_array_equal(flat, images.reshape(6, -1))
-    raw, _ = load_mnist(tmp_path, kind="test", normalize=False, dtype=np.uint8)
-    assert raw.dtype == np.uint8
-    with pytest.raises(TypeError, match="normalize"):
-        load_mnist(tmp_path, kind="test", dtype=np.uint8)
-
-
-def test_load_mnist_accepts_dotted_names(tmp_path):
-    _, labels = fake_mnist(tmp_path, "train", dotted=True)
-    _, y = load_mnist(tmp_path)
-    np.testing.assert_array_equal(y, labels)
-
-
-def test_load_mnist_missing_files_name_folder_and_files(tmp_path):
-    fake_mnist(tmp_path, "train")
-    with pytest.raises(FileNotFoundError) as info:
-        load_mnist(tmp_path, kind="test")
-    message = str(info.value)
-    assert str(tmp_path) in message
-    assert "t10k-images-idx3-ubyte" in message and "t10k-labels-idx1-ubyte" in message
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_mnist(tmp_path / "nowhere")
-
-
-def test_load_mnist_rejects_inconsistent_files(tmp_path):
-    fake_mnist(tmp_path, "train", n=4)
-    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
-    with pytest.raises(ValueError, match="4 images.*3 labels"):
-        load_mnist(tmp_path)
-    with pytest.raises(ValueError, match="kind"):
-        load_mnist(tmp_path, kind="validation")

@@ -486,11 +486,12 @@ def test_rule_is_called_once_per_chunk_on_views_of_the_packed_arrays(monkeypatch
     the packed values, gradients and state, which the rule updates in place; a state
     array the rule assigns lands in the parameter's state."""
     monkeypatch.setattr(optim.optimizer, "CHUNK_BYTES", 64)  # 8 float64 per chunk
-    calls = []
+    calls, starts = [], []
 
     class Spy(optim.SGD):
         def update(self, p, g, state, t, **hyper):
             calls.append((p.shape, g.shape, t, sorted(state), hyper))
+            starts.append(p.__array_interface__["data"][0])  # address of the chunk's first value
             super().update(p, g, state, t, **hyper)
 
     a, b = nn.Parameter(np.zeros((3, 4))), nn.Parameter(np.zeros(8))
@@ -507,8 +508,10 @@ def test_rule_is_called_once_per_chunk_on_views_of_the_packed_arrays(monkeypatch
                      ((8,), (8,), 2, ["momentum_buffer"], hyper),
                      ((4,), (4,), 2, ["momentum_buffer"], hyper)]
     assert all(type(v) is float for v in calls[0][4].values() if not isinstance(v, bool))
-    (flat,) = opt._flats[0]
-    assert [(c.lo, c.hi) for c in flat.chunks] == [(0, 8), (8, 16), (16, 20)]
+    packed = a.data.base  # the values of a and b are views of one packed array
+    assert packed is b.data.base and packed.size == 20
+    first = packed.__array_interface__["data"][0]
+    assert [(s - first) // 8 for s in starts[:3]] == [0, 8, 16]  # consecutive slices
     # b1 = g, b2 = 0.5 g + g;  p = -0.5 (g + 1.5 g)
     np.testing.assert_array_equal(opt.state[a]["momentum_buffer"],
                                   1.5 * np.arange(12.0).reshape(3, 4))
@@ -537,7 +540,7 @@ def test_load_state_dict_of_another_optimizer_class_is_refused():
 
 @pytest.mark.parametrize("rule", ["adam", "momentum"])
 def test_parameter_without_gradient_in_a_step_still_moves_as_torch_set_to_none_false(rule):
-    """zero_grad sets gradients to zero (SPEC), PyTorch's set_to_none=False: a parameter
+    """zero_grad sets gradients to zero (docs/api.md), PyTorch's set_to_none=False: a parameter
     used only in the first step keeps moving on its momentum / Adam moments afterwards
     (docs/math/optimizers.md, Deviations). Compared with PyTorch when it is installed."""
     make = {"adam": lambda ps: optim.Adam(ps, lr=0.1),

@@ -119,6 +119,7 @@ def test_extras_and_dependencies():
     assert extras["torch"] == ["torch==2.13.0"]  # exactly: another version is gigabytes
     assert any(r.startswith("mypy") for r in extras["typecheck"])
     assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
+    assert {r.split(">")[0] for r in extras["onnx"]} == {"onnx", "onnxruntime"}
     assert {re.split(r"[<>=]", r)[0] for r in extras["notebooks"]} == {
         "jupytext", "nbformat", "nbclient", "ipykernel", "matplotlib"}
     deps = {re.split(r"[<>=!~ ]", r)[0] for r in PROJECT["dependencies"]}
@@ -127,10 +128,10 @@ def test_extras_and_dependencies():
 
 def test_ci_installs_the_extras_runs_mypy_and_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
-    install = re.search(r'^pip install -e "\.\[([\w,-]+)\]" && python -m nn$', ci, re.M)
-    assert install is not None, ci
-    # notebooks: tests/test_classroom.py executes the exercise notebooks
-    assert {"test", "torch", "typecheck", "notebooks"} <= set(install.group(1).split(","))
+    install = re.search(r'pip install -e "\.\[([a-z,]+)\]" && python -m nn', ci)
+    assert install and {"test", "torch", "onnx", "typecheck", "docs", "notebooks"} <= set(
+        install.group(1).split(","))  # notebooks: tests/test_classroom.py runs the notebooks
+    assert "import onnx, onnxruntime" in ci  # the to_onnx tests run instead of being skipped
     assert re.search(r"^python -m mypy$", ci, re.M)
     assert re.search(r"^python -m pytest$", ci, re.M)
     assert "import torch" in ci  # the comparison tests run instead of being skipped

@@ -480,6 +480,6 @@ def test_planned_names_are_not_implemented_yet():
     """A planned second-wave name that lands in the code moves into the contract (out of
     the Planned section) together with its tests."""
     planned = sorted(set(DOTTED.findall(PLANNED)))
-    assert {"nn.Conv1d", "nn.interop.to_torch", "nn.datasets.load_cifar10"} <= set(planned)
+    assert {"nn.Conv1d", "nn.interop.to_torch", "nn.datasets.load_mnist1d"} <= set(planned)
     landed = [n for n in planned if _resolves(n)]
     assert not landed, f"implemented now: move {landed} from Planned into docs/api.md's contract"

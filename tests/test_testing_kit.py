@@ -368,8 +368,9 @@ def test_importing_the_kit_loads_no_profile():
 
 
 def test_plain_import_nn_reaches_the_kit_and_does_not_load_hypothesis():
-    """SPEC's ``import nn`` gives the testing kit as ``nn.testing`` (loaded on first use), and
-    a plain ``import nn`` does not need hypothesis, a test-only dependency."""
+    """``import nn`` gives the testing kit as ``nn.testing`` (loaded on first use, as
+    docs/api.md says), and a plain ``import nn`` does not need hypothesis, a test-only
+    dependency."""
     import subprocess
     import sys
 

@@ -1,31 +1,31 @@
-"""Bundled datasets, toy generators and a local MNIST reader. Nothing is downloaded.
+"""Bundled datasets, toy generators, and MNIST, Fashion-MNIST and CIFAR-10 downloaded on demand.
 
 - :func:`load_digits` - the 8x8 handwritten digits (1,797 images, 10 classes), shipped
   inside the package as ``digits.npz``; see ``docs/datasets.md`` for provenance,
   licence (CC BY 4.0) and citation.
 - :func:`make_moons`, :func:`make_spirals` - two-class 2-D point clouds for
   decision-boundary demos.
-- :func:`read_idx`, :func:`load_mnist` - read MNIST-format IDX files (plain or gzip)
-  that the user already has in a local folder.
+- :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_cifar10` - the classic
+  image sets, downloaded once into a cache folder and checked against their published
+  SHA-256 (:mod:`nn.datasets.vision`); :func:`read_idx` reads one IDX file.
 """
 
 from __future__ import annotations
 
-import gzip
 import math
-import os
-import zlib
 from functools import lru_cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._config import get_rng
+from .idx import read_idx
 from .text import build_docs_corpus, load_corpus, make_grammar_corpus, make_sentiment
+from .vision import DownloadError, load_cifar10, load_fashion_mnist, load_mnist
 
 __all__ = ["load_digits", "make_moons", "make_spirals", "read_idx", "load_mnist"]
+__all__ += ["load_fashion_mnist", "load_cifar10", "DownloadError"]
 __all__ += ["load_corpus", "make_grammar_corpus", "make_sentiment", "build_docs_corpus"]
 
 
@@ -194,159 +194,3 @@ def make_spirals(n_samples: int = 200, noise: float = 0.1, turns: float = 1.5,
     points = np.concatenate(arms)
     labels = np.concatenate([np.zeros(n0), np.ones(n - n0)])
     return _finish(points, labels, sigma, gen, dt)
-
-
-# ---------------------------------------------------------------------- IDX / MNIST
-#: IDX type code -> big-endian numpy dtype (the format's third magic byte).
-IDX_DTYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"),
-    0x09: np.dtype(">i1"),
-    0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"),
-    0x0D: np.dtype(">f4"),
-    0x0E: np.dtype(">f8"),
-}
-
-
-def _read_bytes(path: Path) -> bytes:
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-        fh.seek(0)
-        if head != b"\x1f\x8b":              # gzip magic; decide by content, not name
-            return fh.read()
-        try:
-            with gzip.GzipFile(fileobj=fh) as gz:
-                return gz.read()
-        except (OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"read_idx: {path} is not a valid gzip file ({err})") from err
-
-
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file (the MNIST file format), plain or gzip-compressed.
-
-    Layout: a 4-byte magic number ``0x00 0x00 <type> <ndim>``, then ``ndim`` big-endian
-    uint32 dimension sizes, then the data in C order, big-endian. Type codes:
-    0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64.
-    A gzip file is recognised by its content (magic bytes 1f 8b), whatever its name.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    ndarray
-        Of shape given by the header and the corresponding dtype in native byte order
-        (e.g. uint8 (60000, 28, 28) for MNIST training images).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        On a bad magic number, an unknown type code, or a file whose length does not
-        match its header (truncated or with trailing bytes).
-    """
-    path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise ValueError(f"read_idx: {path} is too short ({len(raw)} bytes) to hold an IDX "
-                         f"header")
-    zero0, zero1, code, ndim = raw[0], raw[1], raw[2], raw[3]
-    if zero0 != 0 or zero1 != 0 or code not in IDX_DTYPES:
-        raise ValueError(f"read_idx: {path} has a bad magic number 0x{raw[:4].hex()}; expected "
-                         f"0x0000TTDD with type TT in "
-                         f"{{{', '.join(f'{c:02x}' for c in IDX_DTYPES)}}}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"read_idx: {path} is truncated: {len(raw)} bytes, the header of a "
-                         f"{ndim}-d array needs {header}")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = IDX_DTYPES[code]
-    expected = header + math.prod(shape) * dtype.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "longer than its header says"
-        raise ValueError(f"read_idx: {path} is {what}: {len(raw)} bytes, a {dtype} array of "
-                         f"shape {shape} needs {expected}")
-    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
-
-
-_MNIST_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-
-
-def _find_idx(folder: Path, stem: str) -> Path | None:
-    """The first existing variant of an MNIST file name: plain, .gz, or with a dot
-    before ``idx`` (``train-images.idx3-ubyte``, as some mirrors name them)."""
-    dotted = stem.replace("-idx", ".idx")
-    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
-        if (folder / name).is_file():
-            return folder / name
-    return None
-
-
-def load_mnist(folder: str | os.PathLike, kind: str = "train", as_images: bool = True,
-               normalize: bool = True, dtype: Any = np.float32
-               ) -> tuple[np.ndarray, np.ndarray]:
-    """Load MNIST (or Fashion-MNIST, same format) from IDX files in a local folder.
-
-    Looks in ``folder`` for ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte``
-    (``kind="train"``, 60,000 images) or ``t10k-images-idx3-ubyte`` /
-    ``t10k-labels-idx1-ubyte`` (``kind="test"``, 10,000 images), each optionally
-    gzip-compressed with a ``.gz`` suffix. Nothing is downloaded.
-
-    Parameters
-    ----------
-    folder : str or os.PathLike
-    kind : {"train", "test"}
-    as_images : bool
-        ``True``: x of shape (N, 1, 28, 28) (NCHW); ``False``: (N, 784).
-    normalize : bool
-        ``True``: pixels divided by 255, in [0, 1]; ``False``: raw values 0..255.
-    dtype : numpy dtype
-        Dtype of x, float32 by default. With ``normalize=False`` an integer dtype
-        such as ``np.uint8`` keeps the raw bytes (4x less memory).
-
-    Returns
-    -------
-    x : ndarray, shape (N, 1, H, W) or (N, H*W)
-    y : ndarray of int64, shape (N,)
-
-    Raises
-    ------
-    FileNotFoundError
-        Naming the folder and the expected file names, if they are absent.
-    ValueError
-        On a bad ``kind``, malformed files, or image and label counts that differ.
-    """
-    fn = "load_mnist"
-    if kind not in _MNIST_FILES:
-        raise ValueError(f"{fn}: kind must be 'train' or 'test', got {kind!r}")
-    dt = np.dtype(dtype)
-    if normalize and dt.kind != "f":
-        raise TypeError(f"{fn}: normalize=True needs a floating dtype, got {dt}")
-    folder = Path(folder)
-    stems = _MNIST_FILES[kind]
-    paths = [_find_idx(folder, stem) for stem in stems]
-    if any(p is None for p in paths):
-        missing = [stem for stem, p in zip(stems, paths, strict=True) if p is None]
-        state = "exists" if folder.is_dir() else "does not exist"
-        raise FileNotFoundError(
-            f"{fn}: MNIST {kind} files not found in {folder} (the folder {state}); expected "
-            f"{' and '.join(f'{s}[.gz]' for s in stems)}, missing {', '.join(missing)}. "
-            "Download them yourself (nn never downloads) and pass their folder.")
-    images, labels = read_idx(paths[0]), read_idx(paths[1])
-    if images.ndim != 3 or labels.ndim != 1:
-        raise ValueError(f"{fn}: expected images of shape (N, H, W) and labels of shape (N,), "
-                         f"got {images.shape} in {paths[0]} and {labels.shape} in {paths[1]}")
-    if len(images) != len(labels):
-        raise ValueError(f"{fn}: {len(images)} images in {paths[0]} but {len(labels)} labels "
-                         f"in {paths[1]}")
-    x = images.astype(dt)
-    if normalize:
-        x /= dt.type(255)
-    x = x.reshape(len(x), 1, *images.shape[1:]) if as_images else x.reshape(len(x), -1)
-    return x, labels.astype(np.int64)

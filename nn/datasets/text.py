@@ -16,6 +16,7 @@ See docs/text.md.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -56,20 +57,21 @@ def _grammar_text() -> str:
     return make_grammar_corpus(5000, rng=0)
 
 
-def build_docs_corpus(root: str | Path, out: str | Path | None = None) -> str:
+def build_docs_corpus(root: str | os.PathLike, out: str | os.PathLike | None = None) -> str:
     """Concatenate the Markdown files under ``root/docs`` (sorted by path) into one text.
 
     Each file is preceded by a line ``<<< path >>>``. With ``out``, the text is also
-    written there (this is how ``nn/datasets/docs_corpus.txt`` is made).
+    written there (this is how ``nn/datasets/docs_corpus.txt`` is made). Both paths
+    expand ``~`` and may be any ``os.PathLike``.
     """
-    root = Path(root)
+    root = Path(root).expanduser()
     parts = []
     for path in sorted((root / "docs").rglob("*.md")):
         parts.append(f"<<< {path.relative_to(root).as_posix()} >>>\n")
         parts.append(path.read_text(encoding="utf-8").rstrip() + "\n\n")
     text = "".join(parts)
     if out is not None:
-        Path(out).write_text(text, encoding="utf-8")
+        Path(out).expanduser().write_text(text, encoding="utf-8")
     return text
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 OPTIMIZER_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # name -> default learning rate
 
@@ -40,6 +40,29 @@ def digits_split(seed: int, images: bool = False):
     x_tr, x_val, x_te = (scaler.transform(a) for a in (x_tr, x_val, x_te))
     if images:
         x_tr, x_val, x_te = (a.reshape(-1, 1, 8, 8) for a in (x_tr, x_val, x_te))
+    return (x_tr, y_tr), (x_val, y_val), (x_te, y_te)
+
+
+def mnist_split(seed: int, val_fraction: float = 1 / 12):
+    """MNIST from the cache folder (downloaded there if missing), as float32 (N, 1, 28, 28)
+    in [0, 1]: the 60,000 training images split into train and a stratified validation part
+    (``val_fraction``, 5,000 images by default), and the 10,000 test images.
+
+    Returns ``(x_tr, y_tr), (x_val, y_val), (x_te, y_te)``; a download or file problem
+    ends the program with the loader's message (which says where to put the files).
+    """
+    import numpy as np
+
+    import nn
+
+    try:
+        x, y = nn.datasets.load_mnist(split="train")
+        x_te, y_te = nn.datasets.load_mnist(split="test")
+    except (OSError, ValueError) as err:
+        raise SystemExit(f"python -m nn: {err}") from None
+    x_tr, x_val, y_tr, y_val = nn.data.train_test_split(
+        x, y, test_size=val_fraction, stratify=True, rng=seed)
+    x_tr, x_val, x_te = (a[:, None] / np.float32(255) for a in (x_tr, x_val, x_te))
     return (x_tr, y_tr), (x_val, y_val), (x_te, y_te)
 
 
@@ -103,20 +126,3 @@ def blas_threads(n: int = 1) -> Iterator[None]:
         return
     with threadpool_limits(limits=n, user_api="blas"):
         yield
-
-
-def _numpy_openblas():
-    """``(set_num_threads, get_num_threads)`` of the loaded BLAS libraries, or None.
-
-    Only for the callers of the hand-written version this replaced
-    (tests/test_recurrent_models.py, benchmarks/bench_rnn.py); use :func:`blas_threads`.
-    """
-    blas = ThreadpoolController().select(user_api="blas").lib_controllers
-    if not blas:
-        return None
-
-    def set_num_threads(n: int) -> None:
-        for lib in blas:
-            lib.set_num_threads(n)
-
-    return set_num_threads, lambda: max(lib.num_threads for lib in blas)

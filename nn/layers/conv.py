@@ -50,7 +50,7 @@ _PLANES_MAX_CHANNELS = 4
 _BIAS_ROW_MAX = 1 << 16
 
 
-def _im2col_planes(layer: Layer, x: np.ndarray, out_hw) -> np.ndarray:
+def _im2col_planes(layer: Conv2d, x: np.ndarray, out_hw) -> np.ndarray:
     """``X^T`` of shape ``(C*kh*kw, N*Ho*Wo)``, rows ordered (c, a, q) like the weight's.
 
     ``X^T[(c, a, q), (n, i, j)] = xp[n, c, i*sh + a*dh, j*sw + q*dw]`` with xp the

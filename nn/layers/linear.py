@@ -20,7 +20,7 @@ import numpy as np
 from .. import functional as F
 from .._config import resolve_dtype
 from ..init import initialise
-from ..layer import Layer, check_grad, check_input
+from ..layer import Layer, check_grad, check_input, check_positive
 from ..parameter import Parameter
 
 
@@ -41,7 +41,7 @@ class Linear(Layer):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  init="he", rng=None, dtype=None):
         super().__init__()
-        _check_positive("Linear", in_features=in_features, out_features=out_features)
+        check_positive("Linear", in_features=in_features, out_features=out_features)
         self.in_features = int(in_features)
         self.out_features = int(out_features)
         dt = resolve_dtype(dtype)
@@ -60,7 +60,7 @@ class Linear(Layer):
             y += self.bias.data                      #     + b
         return y.reshape(x.shape[:-1] + (self.out_features,))
 
-    def backward(self, grad_y: np.ndarray) -> np.ndarray:
+    def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
         x = self._saved()
         y_shape = x.shape[:-1] + (self.out_features,)
         G = check_grad(self, grad_y, y_shape, self.weight.dtype).reshape(-1, self.out_features)
@@ -99,9 +99,3 @@ class Flatten(Layer):
         g = check_grad(self, grad_y, (x.shape[0], math.prod(x.shape[1:])), x.dtype)
         dx = g.reshape(x.shape)                                # dx = reshape(g, x.shape)
         return dx if x.flags.c_contiguous else F.same_layout(dx, x)
-
-
-def _check_positive(layer_name: str, **sizes) -> None:
-    for name, value in sizes.items():
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-            raise ValueError(f"{layer_name}: {name} must be a positive integer, got {value!r}")

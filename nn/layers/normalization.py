@@ -37,6 +37,10 @@ class _BatchNorm(Layer):
 
     _ndims: tuple[int, ...] = ()
     _layout = ""
+    weight: Parameter | None
+    bias: Parameter | None
+    running_mean: np.ndarray  # buffers (register_buffer)
+    running_var: np.ndarray
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, *, dtype=None):
@@ -72,7 +76,7 @@ class _BatchNorm(Layer):
 
     def _affine(self) -> tuple[np.ndarray, np.ndarray]:
         """(gamma, beta) as (C, 1) columns; 1 and 0 without affine parameters."""
-        if self.weight is None:
+        if self.weight is None or self.bias is None:  # both or neither (affine)
             dt = self.running_mean.dtype
             return np.ones((self.num_features, 1), dt), np.zeros((self.num_features, 1), dt)
         return self.weight.data[:, None], self.bias.data[:, None]
@@ -110,11 +114,10 @@ class _BatchNorm(Layer):
         g = check_grad(self, grad_y, shape, xhat.dtype).reshape(xhat.shape)
         dgamma = np.einsum("ncl,ncl->c", g, xhat)        # sum over n, l of g * xhat
         dbeta = g.sum(axis=(0, 2))
-        if self.weight is not None:
-            if self.weight.requires_grad:
-                self.weight.add_grad(dgamma)                # dgamma = sum(g * xhat)
-            if self.bias.requires_grad:
-                self.bias.add_grad(dbeta)                   # dbeta = sum(g)
+        if self.weight is not None and self.weight.requires_grad:
+            self.weight.add_grad(dgamma)                    # dgamma = sum(g * xhat)
+        if self.bias is not None and self.bias.requires_grad:
+            self.bias.add_grad(dbeta)                       # dbeta = sum(g)
         if not self.input_grad:
             return None
         gamma, _ = self._affine()
@@ -192,6 +195,9 @@ class LayerNorm(Layer):
 
     ``elementwise_affine=False`` drops gamma and beta; ``bias=False`` drops beta only.
     """
+
+    weight: Parameter | None
+    bias: Parameter | None
 
     def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
                  bias: bool = True, *, dtype=None):

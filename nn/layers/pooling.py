@@ -20,7 +20,7 @@ from ..layer import Layer, check_grad, check_input
 from ._windows import is_channels_last, offset_slices, out_size, pair, scratch
 
 
-def _padded(layer: Layer, x: np.ndarray, fill: float) -> np.ndarray:
+def _padded(layer: _Pool2d, x: np.ndarray, fill: float) -> np.ndarray:
     """``x`` with a border of ``fill``, in x's memory layout (channels-last stays so).
 
     The padded array is a work array of the layer (its border is filled once)."""
@@ -227,7 +227,7 @@ def max_pool_backward_plain(g: np.ndarray, idx: np.ndarray, offsets, padded_shap
     return dxp
 
 
-def max_pool_backward_fast(layer: Layer, g: np.ndarray, idx: np.ndarray, offsets,
+def max_pool_backward_fast(layer: _Pool2d, g: np.ndarray, idx: np.ndarray, offsets,
                            padded_shape, channels_last: bool) -> np.ndarray:
     """:func:`max_pool_backward_plain` in ``channels_last`` memory: without overlapping
     windows each entry is in at most one window, so the product is written, not added."""

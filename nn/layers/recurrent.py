@@ -19,10 +19,11 @@ same symbols. The work is laid out the same way in the three layers:
 Three fast kernels, each right under its plain reference (tests/test_recurrent_kernels.py
 proves them equal, float64): :func:`sigmoid` (``1/2 + tanh(z/2)/2``, overflow-free, about
 three times faster than ``scipy.special.expit`` on these blocks), :func:`lstm_gates` and
-:func:`lstm_gates_grad` (the four gates and their derivatives in one block). Two pieces of
-bookkeeping, ``_buffer`` (sequence arrays reused between calls) and ``_transposed`` (a
-contiguous W^T), were measured as worth keeping only on a loaded machine; they await a
-quiet re-measurement.
+:func:`lstm_gates_grad` (the four gates and their derivatives in one block; measured on a
+quiet machine, one BLAS thread: the plain per-gate forms make a whole LSTM step 7% slower).
+One piece of bookkeeping, ``_buffer`` (sequence arrays reused between calls), saves 7% of
+a step (page faults of fresh arrays). A contiguous copy of W^T for the per-step GEMM was
+measured at 0-3% and removed: BLAS reads the transposed view.
 
 The gradient with respect to the initial state is available after ``backward`` as
 ``layer.state_grad`` (``(dh_0, dc_0)`` for LSTM, ``dh_0`` for RNN and GRU). ``backward``
@@ -33,6 +34,7 @@ also takes an optional ``grad_state``: the gradient with respect to the final st
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -109,13 +111,6 @@ def lstm_gates_grad(di, df, dg, do, S: np.ndarray, out: np.ndarray) -> np.ndarra
     return dz
 
 
-def _transposed(W: np.ndarray) -> np.ndarray:
-    """W^T laid out contiguously: the per-step GEMM ``dz @ W_hh^T`` runs about 1.5x faster
-    with it than with the transposed view (measured: 3.4 ms against 5.0 ms over the 50 steps
-    of benchmarks/bench_rnn.py, 6% of the whole step); one copy per backward."""
-    return np.ascontiguousarray(W.T)
-
-
 def _flat(A: np.ndarray) -> np.ndarray:
     """Steps stacked (T, N, K) -> (T*N, K): every step's rows, one matrix."""
     return A.reshape(-1, A.shape[-1])
@@ -126,6 +121,7 @@ class _Recurrent(Layer):
 
     _gates = 1  # column blocks of W_ih / W_hh
     _biases: tuple[str, ...] = ("bias",)
+    bias: Parameter             # set by name from _biases (GRU: bias_ih, bias_hh)
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool, rng,
                  dtype):
@@ -145,8 +141,8 @@ class _Recurrent(Layer):
         self.weight_hh = Parameter(gen.uniform(-k, k, (self.hidden_size, G)).astype(dt))
         for b in self._biases:
             setattr(self, b, Parameter(gen.uniform(-k, k, G).astype(dt)))
-        self.state = None        # final state after forward
-        self.state_grad = None   # gradient w.r.t. the initial state after backward
+        self.state: Any = None        # final state after forward
+        self.state_grad: Any = None   # gradient w.r.t. the initial state after backward
         self._buffers: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ checks
@@ -228,7 +224,7 @@ class _Recurrent(Layer):
         """dx = dZ W_ih^T (all steps in one GEMM), returned batch first (N, T, I)."""
         if not self.input_grad:
             return None
-        dx = dZ @ _transposed(self.weight_ih.data)
+        dx = dZ @ self.weight_ih.data.T
         return dx.reshape(T, N, self.input_size).transpose(1, 0, 2).copy()
 
     def _add_grads(self, **grads: np.ndarray) -> None:
@@ -299,7 +295,7 @@ class RNN(_Recurrent):
         T, N = Hs.shape[0] - 1, Hs.shape[1]
         G = self._upstream(grad_y, N, T)
         dh = self._final(grad_state, N, "grad_state")
-        W_hh_T = _transposed(self.weight_hh.data)
+        W_hh_T = self.weight_hh.data.T
         dZ = self._buffer("dZ", (T, N, self.hidden_size))
         for t in range(T, 0, -1):
             h = Hs[t]
@@ -385,7 +381,7 @@ class LSTM(_Recurrent):
         G = self._upstream(grad_y, N, T)
         gh, gc = self._pair(grad_state, "grad_state", ("dh_T", "dc_T"))
         dh, dc = self._final(gh, N, "grad_state[0]"), self._final(gc, N, "grad_state[1]")
-        W_hh_T = _transposed(self.weight_hh.data)
+        W_hh_T = self.weight_hh.data.T
         dZ = self._buffer("dZ", S.shape)
         for t in range(T, 0, -1):
             i, f, g, o = split(S[t - 1], 4)
@@ -452,6 +448,8 @@ class GRU(_Recurrent):
 
     _gates = 3
     _biases = ("bias_ih", "bias_hh")
+    bias_ih: Parameter
+    bias_hh: Parameter
 
     def __init__(self, input_size: int, hidden_size: int, return_sequences: bool = True, *,
                  rng=None, dtype=None):
@@ -483,7 +481,7 @@ class GRU(_Recurrent):
         T, N = S.shape[0], S.shape[1]
         G = self._upstream(grad_y, N, T)
         dh = self._final(grad_state, N, "grad_state")
-        W_hh_T = _transposed(self.weight_hh.data)
+        W_hh_T = self.weight_hh.data.T
         dA, dE = self._buffer("dA", S.shape), self._buffer("dE", S.shape)
         for t in range(T, 0, -1):
             r, z, n = split(S[t - 1], 3)

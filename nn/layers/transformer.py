@@ -22,12 +22,12 @@ from collections.abc import Callable
 import numpy as np
 
 from .._config import get_rng
-from ..layer import Layer, check_grad
+from ..layer import Layer, check_grad, check_positive, inner_grad
 from .activation import GELU, ReLU
 from .attention import MultiHeadAttention
 from .container import Sequential
 from .dropout import Dropout
-from .linear import Linear, _check_positive
+from .linear import Linear
 from .normalization import LayerNorm
 
 _ACTIVATIONS = {"relu": ReLU, "gelu": GELU}
@@ -79,7 +79,7 @@ class TransformerEncoderLayer(Layer):
                  activation="relu", layer_norm_eps: float = 1e-5, bias: bool = True, rng=None,
                  dtype=None):
         super().__init__()
-        _check_positive("TransformerEncoderLayer", d_model=d_model, nhead=nhead,
+        check_positive("TransformerEncoderLayer", d_model=d_model, nhead=nhead,
                         dim_feedforward=dim_feedforward)
         if isinstance(activation, str):
             if activation not in _ACTIVATIONS:
@@ -117,10 +117,10 @@ class TransformerEncoderLayer(Layer):
         return self.linear2.forward(a).reshape(z.shape), active
 
     def _ff_backward(self, g: np.ndarray, active: bool) -> np.ndarray:
-        ga = self.linear2.backward(g.reshape(-1, self.d_model))
+        ga = inner_grad(self.linear2.backward(g.reshape(-1, self.d_model)))
         if active:
             ga = self.dropout.backward(ga)
-        return self.linear1.backward(self.activation.backward(ga)).reshape(g.shape)
+        return inner_grad(self.linear1.backward(self.activation.backward(ga))).reshape(g.shape)
 
     # ------------------------------------------------------------------ forward / backward
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -151,12 +151,12 @@ class TransformerEncoderLayer(Layer):
             # gh = g + norm2'(ff'(drop2'(g)))
             gh = g + self.norm2.backward(self._ff_backward(drop2(g), act_ff))
             # dx = gh + norm1'(sa'(drop1'(gh)))
-            return gh + self.norm1.backward(self.self_attn.backward(drop1(gh)))
+            return gh + self.norm1.backward(inner_grad(self.self_attn.backward(drop1(gh))))
         # gr = norm2'(g);  gh = gr + ff'(drop2'(gr))
-        gr = self.norm2.backward(g)
+        gr = inner_grad(self.norm2.backward(g))
         gh = gr + self._ff_backward(drop2(gr), act_ff)
         # gs = norm1'(gh);  dx = gs + sa'(drop1'(gs))
-        gs = self.norm1.backward(gh)
+        gs = inner_grad(self.norm1.backward(gh))
         return gs + self.self_attn.backward(drop1(gs))
 
     def extra_repr(self) -> str:
@@ -192,10 +192,9 @@ class TransformerEncoder(Layer):
     def __init__(self, encoder_layer: Layer | Callable[[], Layer], num_layers: int,
                  norm: Layer | None = None):
         super().__init__()
-        _check_positive("TransformerEncoder", num_layers=num_layers)
+        check_positive("TransformerEncoder", num_layers=num_layers)
         if isinstance(encoder_layer, Layer):
-            shared = {id(v): v for m in encoder_layer.modules() for v in vars(m).values()
-                      if isinstance(v, np.random.Generator)}
+            shared = {id(g): g for _, g in encoder_layer.named_generators()}
             made = [copy.deepcopy(encoder_layer, memo=dict(shared)) for _ in range(num_layers)]
         elif callable(encoder_layer):
             made = [encoder_layer() for _ in range(num_layers)]
@@ -211,7 +210,7 @@ class TransformerEncoder(Layer):
 
     def forward(self, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         for layer in self.layers:
-            x = layer.forward(x, mask) if mask is not None else layer.forward(x)
+            x = layer(x, mask) if mask is not None else layer(x)
         if self.norm is not None:
             x = self.norm.forward(x)
         self._cache = True

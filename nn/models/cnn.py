@@ -54,9 +54,10 @@ def lenet(in_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10, *, rng=N
     16x5x5 (400 features). Other image sizes work if they are at least 12x12. Weights use
     PyTorch's default initialisation (``init="torch"``) for every layer.
 
-    With MNIST's IDX files in a local folder (nothing is downloaded)::
+    On MNIST (downloaded once into the cache folder by ``load_mnist``)::
 
-        x, y = nn.datasets.load_mnist(folder, "train")        # (60000, 1, 28, 28) in [0, 1]
+        x, y = nn.datasets.load_mnist(split="train")          # (60000, 28, 28) uint8
+        x = x[:, None] / np.float32(255)                      # (60000, 1, 28, 28) in [0, 1]
         model = nn.models.lenet()
         nn.fit(model, nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3),
                x, y, epochs=3, batch_size=64)

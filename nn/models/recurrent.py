@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import functional as F
 from .._config import get_rng
-from ..layer import Layer, check_grad
+from ..layer import Layer, check_grad, inner_grad
 from ..layers import GRU, LSTM, RNN, Dropout, Embedding, Linear, Tanh
 from ..text import CharTokenizer
 
@@ -63,7 +63,7 @@ class RecurrentLanguageModel(Layer):
 
     def forward(self, ids: np.ndarray, state=None) -> np.ndarray:
         h = self.rnn.forward(self.embedding.forward(ids), state=state)
-        if "dropout" in self._layer_names:
+        if hasattr(self, "dropout"):
             h = self.dropout.forward(h)
         self._cache = h.shape
         return self.output.forward(h)
@@ -71,8 +71,8 @@ class RecurrentLanguageModel(Layer):
     def backward(self, grad_y: np.ndarray) -> None:
         shape = self._saved()
         g = check_grad(self, grad_y, shape[:-1] + (self.vocab_size,), self.output.weight.dtype)
-        g = self.output.backward(g)
-        if "dropout" in self._layer_names:
+        g = inner_grad(self.output.backward(g))
+        if hasattr(self, "dropout"):
             g = self.dropout.backward(g)
         return self.embedding.backward(self.rnn.backward(g))
 
@@ -143,7 +143,8 @@ def generate_text(model: Layer, vocab, prompt: str, length: int = 200, *,
     return tokenizer.detokenize(vocab.decode(out, skip_specials=True))
 
 
-def stream_perplexity(model: Layer, ids, seq_len: int = 64, batch_size: int = 16) -> float:
+def stream_perplexity(model: RecurrentLanguageModel, ids, seq_len: int = 64,
+                      batch_size: int = 16) -> float:
     """exp(mean next-token cross-entropy) of a recurrent language model over a token stream.
 
     The stream is cut into ``batch_size`` contiguous pieces read side by side, ``seq_len``
@@ -249,8 +250,8 @@ class TextClassifier(Layer):
 
     def backward(self, grad_y: np.ndarray) -> None:
         weights = self._saved()
-        dp = self.fc.backward(self.tanh.backward(self.dropout.backward(self.out.backward(
-            grad_y))))
+        dp = inner_grad(self.fc.backward(self.tanh.backward(self.dropout.backward(inner_grad(
+            self.out.backward(grad_y))))))
         # dE_nt = w_nt dp_n
         dE = weights[:, :, None] * dp[:, None, :]
         return self.embedding.backward(dE)

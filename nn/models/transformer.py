@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import functional as F
 from .._config import get_rng
-from ..layer import Layer, check_grad
+from ..layer import Layer, check_grad, inner_grad
 from ..layers import (
     Embedding,
     LayerNorm,
@@ -81,7 +81,7 @@ class TransformerClassifier(Layer):
         self.pooling = pooling
         if vocab_size is not None:
             self.embed = Embedding(vocab_size, d_model, rng=gen, dtype=dtype)
-        else:
+        elif in_features is not None:  # exactly one of the two is given (checked above)
             self.input_proj = Linear(in_features, d_model, init="xavier", rng=gen, dtype=dtype)
         self.pos = PositionalEncoding(d_model, max_len)
         self.encoder = _encoder(d_model, nhead, num_layers, dim_feedforward, dropout, False,
@@ -108,7 +108,7 @@ class TransformerClassifier(Layer):
 
     def backward(self, grad_y: np.ndarray) -> np.ndarray | None:
         shape, dtype, w = self._saved()
-        dz = self.head.backward(grad_y)
+        dz = inner_grad(self.head.backward(grad_y))
         if w is None:
             dh = np.zeros(shape, dtype)
             dh[:, 0] = dz
@@ -163,7 +163,7 @@ class TransformerLanguageModel(Layer):
     def backward(self, grad_y: np.ndarray) -> None:
         shape = self._saved()
         g = check_grad(self, grad_y, shape[:2] + (self.vocab_size,), self.head.weight.dtype)
-        dh = self.head.backward(g.reshape(-1, self.vocab_size)).reshape(shape)
+        dh = inner_grad(self.head.backward(g.reshape(-1, self.vocab_size))).reshape(shape)
         return self.embed.backward(self.pos.backward(self.encoder.backward(dh)))
 
     def generate(self, prompt, length: int, *, temperature: float = 1.0, rng=None,

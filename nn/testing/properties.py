@@ -43,7 +43,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from .._config import manual_seed
-from ..gradcheck import _generators, assert_gradcheck
+from ..gradcheck import assert_gradcheck
 from ..layer import Layer
 from ..losses import Loss
 from . import strategies as nst
@@ -242,7 +242,7 @@ def _check_no_mutation(layer: Layer, x: np.ndarray, seed: int, subject: str) -> 
 
 
 def _check_accumulation(layer: Layer, x: np.ndarray, seed: int, subject: str) -> None:
-    gens = _generators(layer)
+    gens = [g for _, g in layer.named_generators()]
     states = [g.bit_generator.state for g in gens]
     layer.zero_grad()
     y = layer.forward(x.copy())
@@ -296,7 +296,7 @@ def _check_determinism(fresh: Callable, x: np.ndarray, subject: str) -> None:
 def _check_batch_independence(layer: Layer, x: np.ndarray, subject: str) -> None:
     if x.ndim == 0 or x.shape[0] < 2:
         return
-    gens = _generators(layer)
+    gens = [g for _, g in layer.named_generators()]
     states = [g.bit_generator.state for g in gens]
     y = np.array(layer.forward(x.copy()), copy=True)
     x2 = x.copy()
