@@ -138,9 +138,10 @@ class MultiHeadAttention(Layer):
         as ``(A @ B).transpose(0, 2, 1, 3).reshape(N*T, E)`` without that strided copy (three
         of them cost 10% of a whole step)."""
         N, H, T, _ = A.shape
-        out = np.empty((N, T, H, B.shape[-1]), dtype=np.result_type(A, B))
+        d = B.shape[-1]
+        out = np.empty((N, T, H, d), dtype=np.result_type(A, B))
         np.matmul(A, B, out=out.transpose(0, 2, 1, 3))
-        return out.reshape(N * T, -1)
+        return out.reshape(N * T, H * d)
 
     def _mask_bias(self, mask: np.ndarray | None, T: int, dtype) -> np.ndarray | float:
         """What the masks add to the scores S (N, H, T_query, T_key): -inf at ignored keys
