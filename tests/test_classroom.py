@@ -423,6 +423,15 @@ def test_check_exercise_grades_a_class_in_memory(solutions):
     with pytest.raises(ExerciseFailed, match="gradients"):
         check_exercise(Broken, "linear", examples=2, out=lines.append)
 
+    import nn
+
+    class Cheat(nn.Linear):  # in a notebook too, the library is not the answer
+        pass
+
+    with pytest.raises(ExerciseFailed, match=r"\[library\] Cheat inherits from "
+                                             r"nn\.layers\.linear\.Linear"):
+        check_exercise(Cheat, "linear", examples=2, out=lines.append)
+
 
 # ----------------------------------------------------------------------------- notebooks
 def test_the_skeletons_are_generated_from_the_notebook_sources():
