@@ -403,7 +403,7 @@ class Sigmoid(nn.Layer):
     assert status == 0, out
 
 
-def test_check_exercise_grades_a_class_in_memory(solutions):
+def test_check_exercise_grades_a_class_in_memory(solutions, tmp_path):
     import importlib.util
 
     from nn.testing import ExerciseFailed, check_exercise
@@ -423,14 +423,16 @@ def test_check_exercise_grades_a_class_in_memory(solutions):
     with pytest.raises(ExerciseFailed, match="gradients"):
         check_exercise(Broken, "linear", examples=2, out=lines.append)
 
-    import nn
-
-    class Cheat(nn.Linear):  # in a notebook too, the library is not the answer
-        pass
-
+    # in a notebook too, the library is not the answer
+    cheat = write(tmp_path, "cheat_in_memory.py", "import nn\n\n\nclass Cheat(nn.Linear):\n"
+                                                  "    pass\n")
+    spec = importlib.util.spec_from_file_location("cheat_in_memory", cheat)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cheat_in_memory"] = module
+    spec.loader.exec_module(module)
     with pytest.raises(ExerciseFailed, match=r"\[library\] Cheat inherits from "
                                              r"nn\.layers\.linear\.Linear"):
-        check_exercise(Cheat, "linear", examples=2, out=lines.append)
+        check_exercise(module.Cheat, "linear", examples=2, out=lines.append)
 
 
 # ----------------------------------------------------------------------------- notebooks
