@@ -121,6 +121,8 @@ def test_extras_and_dependencies():
     assert any(r.startswith("mypy") for r in extras["typecheck"])
     assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
     assert {r.split(">")[0] for r in extras["onnx"]} == {"onnx", "onnxruntime"}
+    assert {re.split(r"[<>=]", r)[0] for r in extras["notebooks"]} == {
+        "jupytext", "nbformat", "nbclient", "ipykernel", "matplotlib"}
     deps = {re.split(r"[<>=!~ ]", r)[0] for r in PROJECT["dependencies"]}
     assert deps == {"numpy", "scipy", "tqdm", "threadpoolctl"}
 
@@ -128,7 +130,8 @@ def test_extras_and_dependencies():
 def test_ci_installs_the_extras_runs_mypy_and_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     install = re.search(r'pip install -e "\.\[([a-z,]+)\]" && python -m nn', ci)
-    assert install and {"test", "interop", "typecheck", "docs"} <= set(install.group(1).split(","))
+    assert install and {"test", "interop", "typecheck", "docs", "notebooks"} <= set(
+        install.group(1).split(","))  # notebooks: tests/test_classroom.py runs the notebooks
     assert "import onnx, onnxruntime" in ci  # the to_onnx tests run instead of being skipped
     assert re.search(r"^python -m mypy$", ci, re.M)
     assert re.search(r"^python -m pytest$", ci, re.M)
