@@ -6,6 +6,7 @@ Sub-commands::
     python -m nn check FILE:CLASS    grade a Layer (an exercise) against finite differences
     python -m nn generate [options]  sample text from the LSTM language model
     python -m nn docs [--port N]     build the documentation website and serve it locally
+    python -m nn exercises build --out DIR   the exercises as notebooks (docs/teaching.md)
     python -m nn --help              this help; ``python -m nn SUBCOMMAND --help`` for each
 
 The main job trains the source documents' MLP on the bundled 8x8 digits, with a progress
@@ -27,6 +28,8 @@ SUBCOMMANDS = {
                                      "first, or from --weights)"),
     "docs": ("nn.jobs.docs", "build the documentation website and serve it on 127.0.0.1 "
                              "(needs a clone and the docs extra)"),
+    "exercises": ("nn.classroom", "build the exercises' student and solution notebooks, "
+                                  "skeletons and Gradescope bundles (docs/teaching.md)"),
 }
 
 

@@ -121,6 +121,8 @@ def test_extras_and_dependencies():
     assert any(r.startswith("mypy") for r in extras["typecheck"])
     assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
     assert {r.split(">")[0] for r in extras["onnx"]} == {"onnx", "onnxruntime"}
+    assert {re.split(r"[<>=]", r)[0] for r in extras["notebooks"]} == {
+        "jupytext", "nbformat", "nbclient", "ipykernel", "matplotlib"}
     deps = {re.split(r"[<>=!~ ]", r)[0] for r in PROJECT["dependencies"]}
     assert deps == {"numpy", "scipy", "tqdm", "threadpoolctl"}
 
@@ -129,8 +131,9 @@ def test_ci_installs_the_extras_runs_mypy_and_the_readme_commands():
     ci = (ROOT / ".ci" / "run").read_text()
     install = re.search(r'pip install -e "\.\[([\w,-]+)\]" && python -m nn', ci)
     assert install, "CI installs the package with its extras, then runs python -m nn"
-    # every extra whose tests would otherwise be skipped
-    assert {"test", "interop", "typecheck", "docs", "mnist1d"} <= set(
+    # every extra whose tests would otherwise be skipped (notebooks: tests/test_classroom.py
+    # runs the notebooks; mnist1d: tests/test_mnist1d.py)
+    assert {"test", "interop", "typecheck", "docs", "notebooks", "mnist1d"} <= set(
         install.group(1).split(","))
     assert "import onnx, onnxruntime" in ci  # the to_onnx tests run instead of being skipped
     assert re.search(r"^python -m mypy$", ci, re.M)

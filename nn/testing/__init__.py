@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("nn.testing needs hypothesis: pip install 'readable-nn[test]'") from exc
 
 from .._config import global_rng
+from .cli import ExerciseFailed, check_exercise
 from .profiles import PROFILES, load_profile, register_profiles
 from .properties import (
     LAYER_PROPERTIES,
@@ -78,5 +79,6 @@ __all__ = [
     "LAYER_PROPERTIES", "LOSS_PROPERTIES", "PROFILES", "load_profile", "register_profiles",
     "arrays", "away_from", "batch_shapes", "class_targets", "distinct", "finite_floats",
     "image_shapes", "layer_inputs", "probability_targets", "seeds", "shapes",
+    "check_exercise", "ExerciseFailed",
 ]
 __all__ += ["sequence_shapes"]
