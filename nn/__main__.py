@@ -68,8 +68,8 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="PATH", help="save loss/metric curves to PATH (.png; "
                                                   "needs matplotlib)")
     p.add_argument("--augment", action="store_true",
-                   help="train on randomly shifted/noisy copies of each batch (data "
-                        "augmentation; the cnn and mnist1d models)")
+                   help="data augmentation: train on randomly changed copies of each "
+                        "batch (cnn: rotations; mnist1d-*: time shifts and noise)")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="0 silent, 1 progress bars (default), 2 one line per epoch")
     return p
