@@ -221,3 +221,10 @@ def test_an_unwritable_cache_folder_is_named(tmp_path):
     with pytest.raises(OSError, match=r"load_mnist1d: cannot write the cache folder "
                                       r".*a_file.*mnist1d"):
         nn.datasets.load_mnist1d(blocker)
+
+
+def test_bidirectional_needs_whole_sequences():
+    from nn.jobs.mnist1d import Bidirectional
+
+    with pytest.raises(ValueError, match="Bidirectional: .*return_sequences=True"):
+        Bidirectional(nn.GRU(1, 3), nn.GRU(1, 3, return_sequences=False))

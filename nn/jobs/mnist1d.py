@@ -43,6 +43,10 @@ class Bidirectional(Layer):
 
     def __init__(self, forward_layer: Layer, backward_layer: Layer):
         super().__init__()
+        for layer in (forward_layer, backward_layer):
+            if not getattr(layer, "return_sequences", False):
+                raise ValueError(f"Bidirectional: {layer.label()} must return the whole "
+                                 f"sequence (return_sequences=True) to be read backwards")
         self.forward_layer = forward_layer
         self.backward_layer = backward_layer
 
