@@ -310,6 +310,10 @@ def test_math_is_typeset(browser, server, artefacts):
     browser.open(f"{server}/math/recurrent.html")
     browser.wait_for("document.querySelectorAll('.katex-display').length")
     browser.evaluate("document.querySelectorAll('.katex-display')[2].scrollIntoView(), 1")
+    # the shot waits for the header to finish swapping the site name for the page title
+    assert browser.settle(), "math/recurrent: the page was still animating after 5 s"
+    assert browser.evaluate("document.querySelector('.md-header__title')"
+                            ".classList.contains('md-header__title--active')")
     shot = browser.screenshot(artefacts / "math-recurrent.png")
     print(f"screenshot: {shot}")
 
