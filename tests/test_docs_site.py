@@ -246,6 +246,22 @@ def test_no_resource_from_the_network(site):
     assert list((site / "assets" / "katex" / "fonts").glob("KaTeX_Main-Regular.woff2"))
 
 
+
+def test_no_page_shows_raw_math(site):
+    """In every built page, outside code, math is inside the elements arithmatex marks for
+    KaTeX: no `$$` block left as text (a $$ line indented off its list item is one), no
+    `$...$` span with LaTeX in it."""
+    raw = re.compile(r"\$\$|\$[^$\n]*?(?:_\{|\^\{|\\[A-Za-z]+)[^$\n]*?\$")
+    bad = {}
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        html = re.sub(r"<(code|pre|script|style)\b.*?</\1>|"
+                      r"<(span|div) class=\"arithmatex\">.*?</\2>", "", html, flags=re.S)
+        text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+        if found := raw.findall(text):
+            bad[page.relative_to(site).as_posix()] = found[:3]
+    assert not bad, bad
+
 # -- in the browser ----------------------------------------------------------------------
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
