@@ -27,6 +27,18 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-dev-shm-usage", "--window-size=1280,900")
 
 
+# Resolves true after 5 consecutive animation frames with nothing running (a scroll's
+# effects start a frame or two after it), false after TIMEOUT_MS.
+SETTLE = """new Promise(done => {
+  let still = 0;
+  const frame = () => {
+    still = document.getAnimations().some(a => a.playState === "running") ? 0 : still + 1;
+    if (still >= 5) done(true); else requestAnimationFrame(frame);
+  };
+  setTimeout(() => done(false), TIMEOUT_MS);
+  document.fonts.ready.then(() => requestAnimationFrame(frame));
+})"""
+
 def find_chromium() -> str | None:
     """The Chromium executable (Debian's ``chromium``), or None."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
@@ -134,7 +146,16 @@ class Browser:
                 return value
             time.sleep(0.1)
 
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until the page is still: fonts loaded and no CSS transition or animation
+        running for several frames in a row (Material's header cross-fades the site name
+        and the page title after a scroll). False if it is still moving after `timeout`."""
+        return bool(self.evaluate(SETTLE.replace("TIMEOUT_MS", str(int(timeout * 1000))),
+                                  timeout=timeout + 5))
+
     def screenshot(self, path: str | os.PathLike) -> Path:
+        """A PNG of the viewport, taken once the page has settled."""
+        self.settle()
         data = self.call("Page.captureScreenshot", format="png")["data"]
         Path(path).write_bytes(base64.b64decode(data))
         return Path(path)

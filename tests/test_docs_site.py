@@ -113,6 +113,72 @@ def test_katex_missing_is_a_clear_error(tmp_path, monkeypatch):
         katex.ensure()
 
 
+# -- math written as math ------------------------------------------------------------------
+
+PROSE_PAGES = sorted([*(ROOT / "docs" / "math").glob("*.md"), ROOT / "docs" / "errata.md",
+                      *TUTORIALS, *(ROOT / "docs" / "exercises").glob("*.md")])
+_FENCED = re.compile(r"^[ \t]*(```|~~~).*?^[ \t]*\1[^\n]*$", re.S | re.M)
+_INLINE_CODE = re.compile(r"`(?:[^`]|\n(?!\s*\n))+?`")
+_DISPLAY_MATH = re.compile(r"\$\$.*?\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?=\S)(?:\\.|[^$\\]|\n(?!\s*\n))+?(?<=\S)\$")
+_NOT_PROSE = re.compile(r"<!--.*?-->|\]\([^)\s]*\)", re.S)  # comments, link targets
+# Math typed as plain text: a brace subscript (x_{t-1}); a one-letter symbol, or its gradient
+# (dW), with a short subscript (h_t, W_hh, H_prev; code names such as d_model, running_var or
+# W_hh_T are longer or go on with more of a name); a caret (W^T, e^{x}, γ^e), but not a
+# footnote's [^1].
+_PLAIN_MATH = re.compile(
+    r"[A-Za-z0-9)]_\{"
+    r"|(?<![\w.\\/-])(?:d?[A-Za-z]|[α-ωΑ-Ω∂])[′']?_[A-Za-z0-9]{1,4}(?![\w(])"
+    r"|(?<![\[\s\\])\^(?=[\w{(⌊−-])")
+
+
+def plain_text_math(markdown: str) -> list[str]:
+    """The lines of a Markdown page whose prose writes math without `$`: what is left once
+    code blocks (fenced and indented), code spans, $$ blocks and $ spans are blanked."""
+    def blank(match: re.Match) -> str:
+        return re.sub(r"[^\n]", " ", match.group(0))
+
+    raw = _FENCED.sub(blank, markdown).split("\n")
+    lines = list(raw)
+    in_code = False
+    for i, line in enumerate(raw):  # indented code: 4 spaces in, after a blank line
+        indented = line.startswith(("    ", "\t")) and bool(line.strip())
+        in_code = indented and (in_code or i == 0 or not raw[i - 1].strip())
+        if in_code:
+            lines[i] = ""
+    text = "\n".join(lines)
+    for pattern in (_NOT_PROSE, _INLINE_CODE, _DISPLAY_MATH, _INLINE_MATH):
+        text = pattern.sub(blank, text)
+    original = markdown.split("\n")
+    return [f"{n + 1}: {original[n]}" for n, line in enumerate(text.split("\n"))
+            if _PLAIN_MATH.search(line)]
+
+
+def test_plain_text_math_is_found_and_code_is_not():
+    flagged = ["and G_{nj} = ∂L/∂y_{nj}. By", "dh_{t−1} receives dz_t W_hh^T.",
+               "(W_m)_{(a,q,c),o} = W_{o,c,a,q}", "rows of H_prev", "so dx_j = Σ_i g_i",
+               "the factor e^{−x²/2}", "δ_out = (a − y)", "η₀ γ^e", "b_o appears"]
+    for line in flagged:
+        assert plain_text_math(f"Some prose.\n{line}\n"), line
+    clean = ["`W_hh_T` and `layer.state_grad`, `h_prev`", "$H_{prev} = [h_0; \\ldots]$",
+             "$$dW = X^\\top G,\n\\quad h_{t-1}$$", "[linear](../nn/layers/linear_x.py)",
+             "```python\ndh_t = dz_t @ W_hh.T\n```", "text:\n\n    g ← g + λ p   b_t = x_1\n",
+             "d_model 16, the running_var buffer, a footnote[^1], tests/test_x_y.py",
+             "a span over\n$\\sum_i x_i\n+ b_j$ two lines", "`$...$` and `$$...$$` in code",
+             "with $m_{nj} > 0$ and $j \\ne y_n$."]
+    for text in clean:
+        assert not plain_text_math(text), text
+
+
+@pytest.mark.parametrize("page", PROSE_PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_math_in_prose_is_typeset(page):
+    """docs/math, the errata, tutorials and exercises write every subscript, superscript and
+    transpose inside $...$, so it renders on the site and on GitHub: a plain h_{t−1} or W^T
+    shows up as raw underscores and braces."""
+    found = plain_text_math(page.read_text(encoding="utf-8"))
+    assert not found, f"{page.relative_to(ROOT)}: math outside $...$:\n" + "\n".join(found)
+
+
 # -- the build -----------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -180,6 +246,22 @@ def test_no_resource_from_the_network(site):
     assert list((site / "assets" / "katex" / "fonts").glob("KaTeX_Main-Regular.woff2"))
 
 
+
+def test_no_page_shows_raw_math(site):
+    """In every built page, outside code, math is inside the elements arithmatex marks for
+    KaTeX: no `$$` block left as text (a $$ line indented off its list item is one), no
+    `$...$` span with LaTeX in it."""
+    raw = re.compile(r"\$\$|\$[^$\n]*?(?:_\{|\^\{|\\[A-Za-z]+)[^$\n]*?\$")
+    bad = {}
+    for page in sorted(site.rglob("*.html")):
+        html = page.read_text(encoding="utf-8")
+        html = re.sub(r"<(code|pre|script|style)\b.*?</\1>|"
+                      r"<(span|div) class=\"arithmatex\">.*?</\2>", "", html, flags=re.S)
+        text = html_module.unescape(re.sub(r"<[^>]+>", "", html))
+        if found := raw.findall(text):
+            bad[page.relative_to(site).as_posix()] = found[:3]
+    assert not bad, bad
+
 # -- in the browser ----------------------------------------------------------------------
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -244,6 +326,10 @@ def test_math_is_typeset(browser, server, artefacts):
     browser.open(f"{server}/math/recurrent.html")
     browser.wait_for("document.querySelectorAll('.katex-display').length")
     browser.evaluate("document.querySelectorAll('.katex-display')[2].scrollIntoView(), 1")
+    # the shot waits for the header to finish swapping the site name for the page title
+    assert browser.settle(), "math/recurrent: the page was still animating after 5 s"
+    assert browser.evaluate("document.querySelector('.md-header__title')"
+                            ".classList.contains('md-header__title--active')")
     shot = browser.screenshot(artefacts / "math-recurrent.png")
     print(f"screenshot: {shot}")
 
