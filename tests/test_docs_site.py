@@ -32,6 +32,8 @@ pytestmark = pytest.mark.usefixtures("allow_underflow")
 
 
 def _docs_site(name: str):
+    if name == "hooks" and importlib.util.find_spec("mkdocs") is None:
+        _missing("mkdocs (the `docs` extra)")      # the hooks are MkDocs plugins
     spec = importlib.util.spec_from_file_location(f"docs_site_{name}",
                                                   ROOT / "docs_site" / f"{name}.py")
     assert spec is not None and spec.loader is not None

@@ -119,7 +119,7 @@ def test_extras_and_dependencies():
     assert extras["torch"] == ["torch==2.13.0"]  # exactly: another version is gigabytes
     assert extras["interop"] == ["torch==2.13.0", "onnx>=1.16", "onnxruntime>=1.18"]
     assert any(r.startswith("mypy") for r in extras["typecheck"])
-    assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis"}
+    assert {r.split(">")[0] for r in extras["test"]} == {"pytest", "hypothesis", "setuptools"}
     assert {r.split(">")[0] for r in extras["onnx"]} == {"onnx", "onnxruntime"}
     assert {re.split(r"[<>=]", r)[0] for r in extras["notebooks"]} == {
         "jupytext", "nbformat", "nbclient", "ipykernel", "matplotlib"}
