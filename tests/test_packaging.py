@@ -213,3 +213,12 @@ def test_blas_threads_limits_every_blas_pool_in_the_block_and_restores(monkeypat
     with blas_threads(1):
         assert _blas_threads() == before
     assert "ctypes" not in (ROOT / "nn" / "jobs" / "common.py").read_text()
+
+
+def test_import_nn_loads_no_progress_bar_module():
+    """In a notebook without ipywidgets, importing tqdm.auto shows a warning: ``import nn``
+    must not import it (the loaders and the progress callback import it when they run)."""
+    code = "import sys, nn; print('tqdm.auto' in sys.modules, 'tqdm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.split()
+    assert out[0] == "False"

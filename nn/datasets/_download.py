@@ -31,7 +31,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
 
 from .._version import __version__
 from ..serialization import _create_temp, _fsync_folder
@@ -204,6 +203,9 @@ def _stream(url: str, expected: RemoteFile, out, timeout: float,
                     and int(announced) != expected.size:
                 raise _MirrorFailed(f"the server announces {int(announced)} bytes, the "
                                     f"published file has {expected.size}")
+            # imported here: in a notebook without ipywidgets, importing tqdm.auto warns,
+            # and `import nn` must not
+            from tqdm.auto import tqdm
             with tqdm(total=expected.size, desc=expected.name, unit="B", unit_scale=True,
                       unit_divisor=1024, file=sys.stderr, disable=not progress,
                       leave=False) as bar:
