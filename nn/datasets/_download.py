@@ -31,7 +31,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from .._version import __version__
 from ..serialization import _create_temp, _fsync_folder
 
