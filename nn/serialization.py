@@ -63,7 +63,7 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> str:
     ``0o666 & ~umask``, a replaced file keeps the mode of the file it replaces (see
     :func:`_create_temp`).
     """
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = _create_temp(folder, os.path.basename(path))
@@ -153,7 +153,7 @@ def read_npz(path: str | os.PathLike, what: str = "nn.load") -> tuple[dict, dict
     (object) arrays, another format version, or tensors that disagree with the metadata.
     ``meta`` is ``{}`` for a version-1 file written before metadata existed.
     """
-    path = os.fspath(path)
+    path = os.path.expanduser(os.fspath(path))
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -255,7 +255,8 @@ def check_model_state(model: Layer, state: dict[str, np.ndarray], path: str, wha
 
 # ---------------------------------------------------------------------- model files
 def check_model_and_path(fn: str, model: Layer, path: str | os.PathLike) -> str:
-    """``os.fspath(path)``, after checking that ``fn`` got ``(model, path)`` in that order.
+    """``path`` as a str with ``~`` expanded, after checking that ``fn`` got ``(model, path)``
+    in that order.
 
     ``nn.save``, ``nn.load``, ``nn.save_checkpoint`` and ``nn.load_checkpoint`` all take
     ``(model, path, ...)``; the other order is a ``TypeError`` that says so.
@@ -268,7 +269,7 @@ def check_model_and_path(fn: str, model: Layer, path: str | os.PathLike) -> str:
         raise TypeError(f"{fn}: model must be an nn.Layer, got {type(model).__name__}")
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"{fn}: path must be a str or os.PathLike, got {type(path).__name__}")
-    return os.fspath(path)
+    return os.path.expanduser(os.fspath(path))
 
 
 def save(model: Layer, path: str | os.PathLike) -> str:

@@ -745,3 +745,18 @@ def test_checkpoint_folder_is_created_and_file_is_a_zip(tmp_path):
     path = tmp_path / "sub" / "dir" / "c.npz"
     nn.save_checkpoint(make_model(), path)
     assert zipfile.is_zipfile(path)
+
+
+def test_model_and_checkpoint_paths_expand_the_home_folder(tmp_path, monkeypatch):
+    """``nn.save("~/m.npz")`` writes into the home folder, like every path argument of nn."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    model = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(0)))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    written = nn.save(model, "~/m.npz")
+    assert written == str(tmp_path / "m.npz") and (tmp_path / "m.npz").is_file()
+    other = nn.Sequential(nn.Linear(3, 2, rng=np.random.default_rng(1)))
+    nn.load(other, "~/m.npz")
+    np.testing.assert_array_equal(other[0].weight.data, model[0].weight.data)
+    nn.save_checkpoint(model, "~/c.npz", opt)
+    assert (tmp_path / "c.npz").is_file()
+    nn.load_checkpoint(other, "~/c.npz", opt)

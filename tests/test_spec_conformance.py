@@ -491,3 +491,14 @@ def test_planned_names_are_not_implemented_yet():
     planned = sorted(set(DOTTED.findall(PLANNED)))
     landed = [n for n in planned if _resolves(n)]
     assert not landed, f"implemented now: move {landed} from Planned into docs/api.md's contract"
+
+
+@pytest.mark.parametrize("name", ["save", "load", "save_checkpoint", "load_checkpoint"])
+def test_persistence_signatures_are_written_as_the_code_takes_them(name):
+    """docs/api.md's Persistence block names the parameters in the code's order."""
+    line = re.search(rf"^(?:\w+ = )?nn\.{name}\(([^)]*)\)", CONTRACT, re.M)
+    assert line, f"docs/api.md has no nn.{name}(...) line"
+    documented = [re.match(r"\*?(\w+)", a.strip()).group(1)
+                  for a in line.group(1).split(",") if a.strip() not in ("*", "")]
+    params = list(inspect.signature(getattr(nn, name)).parameters)
+    assert documented == params, f"nn.{name}{inspect.signature(getattr(nn, name))}"
