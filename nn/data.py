@@ -93,7 +93,7 @@ def _positive_int(fn: str, name: str, value: Any) -> int:
     return int(value)
 
 
-def _as_int_labels(fn: str, name: str, labels: Any) -> np.ndarray:
+def as_int_labels(fn: str, name: str, labels: Any) -> np.ndarray:
     """``labels`` as an int64 array of non-negative class indices.
 
     Integer and boolean arrays are accepted; float arrays only when every value is a
@@ -626,7 +626,7 @@ def one_hot(labels: Any, num_classes: int | None = None, dtype: Any = np.float32
         labels without ``num_classes``.
     """
     fn = "one_hot"
-    arr = _as_int_labels(fn, "labels", labels)
+    arr = as_int_labels(fn, "labels", labels)
     if num_classes is None:
         if arr.size == 0:
             raise ValueError(f"{fn}: cannot infer num_classes from empty labels of shape "

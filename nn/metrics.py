@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import _as_int_labels
+from .data import as_int_labels
 
 __all__ = [
     "accuracy",
@@ -62,8 +62,8 @@ def _label_pair(fn: str, y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarr
                          f"{t.shape + ('C',)}")
     if t.size == 0:
         raise ValueError(f"{fn}: y_true and y_pred are empty (shape {t.shape})")
-    return (_as_int_labels(fn, "y_true", t).reshape(-1),
-            _as_int_labels(fn, "y_pred", p).reshape(-1))
+    return (as_int_labels(fn, "y_true", t).reshape(-1),
+            as_int_labels(fn, "y_pred", p).reshape(-1))
 
 
 def _n_classes(fn: str, t: np.ndarray, p: np.ndarray, num_classes: int | None) -> int:

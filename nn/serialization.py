@@ -61,12 +61,12 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> str:
 
     The file gets the permissions ``open(path, "w")`` would give it: a new file
     ``0o666 & ~umask``, a replaced file keeps the mode of the file it replaces (see
-    :func:`_create_temp`).
+    :func:`create_temp`).
     """
     path = os.path.expanduser(os.fspath(path))
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = _create_temp(folder, os.path.basename(path))
+    fd, tmp = create_temp(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             try:
@@ -83,11 +83,11 @@ def atomic_write(path: str | os.PathLike, write: Callable) -> str:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    _fsync_folder(folder)
+    fsync_folder(folder)
     return path
 
 
-def _create_temp(folder: str, base: str) -> tuple[int, str]:
+def create_temp(folder: str, base: str) -> tuple[int, str]:
     """Create ``folder/.BASE.XXXXXXXXXXXX.tmp`` exclusively; return ``(fd, path)``.
 
     Not ``tempfile.mkstemp``: it creates the file with mode 0o600, which the rename would
@@ -109,7 +109,7 @@ def _create_temp(folder: str, base: str) -> tuple[int, str]:
                           f"in {folder!r}: 100 random names were all taken")
 
 
-def _fsync_folder(folder: str) -> None:
+def fsync_folder(folder: str) -> None:
     """Make the rename durable (POSIX); a no-op where folders cannot be opened (Windows)."""
     try:
         dfd = os.open(folder, os.O_RDONLY)

@@ -452,7 +452,7 @@ def test_a_folder_without_permission(mnist, tmp_path, monkeypatch):
                                                   f"{tmp_path / 'mnist'}: Permission denied"):
             load_mnist(tmp_path, "test")
     with monkeypatch.context() as m:
-        m.setattr(_download, "_create_temp", denied)
+        m.setattr(_download, "create_temp", denied)
         with pytest.raises(PermissionError, match=f"load_mnist: cannot write into "
                                                   f"{tmp_path / 'mnist'}: Permission denied"):
             load_mnist(tmp_path, "test")              # not a mirror failure: raised at once

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .._version import __version__
-from ..serialization import _create_temp, _fsync_folder
+from ..serialization import create_temp, fsync_folder
 
 #: Bytes read from the network (and hashed) at a time.
 CHUNK = 1 << 16
@@ -166,7 +166,7 @@ def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: floa
     ``OSError`` at once."""
     folder = str(path.parent)
     try:
-        fd, tmp = _create_temp(folder, path.name)
+        fd, tmp = create_temp(folder, path.name)
     except OSError as err:
         raise type(err)(f"{fn}: cannot write into {folder}: {err.strerror or err}") from err
     try:
@@ -184,7 +184,7 @@ def _download(fn: str, url: str, expected: RemoteFile, path: Path, timeout: floa
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    _fsync_folder(folder)
+    fsync_folder(folder)
 
 
 def _stream(url: str, expected: RemoteFile, out, timeout: float,
