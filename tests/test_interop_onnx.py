@@ -142,16 +142,10 @@ FAMILIES = {
                                                      dim_feedforward=16), tokens(12)),
 }
 
-# issue 15's one-dimensional families, converted by the same converters as their 2-D ones,
-# join the parametrization once they are merged
-if hasattr(nn, "Conv1d"):
-    FAMILIES["Conv1d"] = (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2),
-                          floats(3, 9))
-if hasattr(nn, "MaxPool1d"):
-    FAMILIES["MaxPool1d"] = (lambda: nn.MaxPool1d(3, stride=2, padding=1), floats(2, 9))
-if hasattr(nn, "AvgPool1d"):
-    FAMILIES["AvgPool1d-count-pad"] = (lambda: nn.AvgPool1d(3, stride=1, padding=1),
-                                       floats(2, 9))
+# the one-dimensional families, converted by the same converters as their 2-D ones
+FAMILIES["Conv1d"] = (lambda: nn.Conv1d(3, 4, 3, stride=2, padding=1, dilation=2), floats(3, 9))
+FAMILIES["MaxPool1d"] = (lambda: nn.MaxPool1d(3, stride=2, padding=1), floats(2, 9))
+FAMILIES["AvgPool1d-count-pad"] = (lambda: nn.AvgPool1d(3, stride=1, padding=1), floats(2, 9))
 
 
 def run(path: str, x: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 from onnx import TensorProto
 
-from .. import layers
 from ..layers import (
     GELU,
+    AvgPool1d,
     AvgPool2d,
     BatchNorm1d,
     BatchNorm2d,
+    Conv1d,
     Conv2d,
     Dropout,
     Embedding,
@@ -28,6 +29,7 @@ from ..layers import (
     LeakyReLU,
     Linear,
     LogSoftmax,
+    MaxPool1d,
     MaxPool2d,
     PositionalEncoding,
     ReLU,
@@ -102,14 +104,8 @@ def log_softmax(g: Graph, layer: LogSoftmax, x: str, ex: np.ndarray) -> str:
 
 
 # ---------------------------------------------------------------------------- conv, pooling
-# One converter per family for every number of spatial axes n (Conv2d: n = 2; Conv1d, when
-# nn has it: n = 1). ONNX writes pads as [begin of each axis..., end of each axis...].
-
-
-def present(*names: str) -> tuple[type, ...]:
-    """The classes of ``nn.layers`` among ``names`` (families that another branch adds:
-    they are converted as soon as they exist)."""
-    return tuple(getattr(layers, name) for name in names if hasattr(layers, name))
+# One converter per family for every number of spatial axes n (Conv2d: n = 2; Conv1d: n = 1).
+# ONNX writes pads as [begin of each axis..., end of each axis...].
 
 
 def per_axis(value: int | tuple[int, ...], n: int) -> list[int]:
@@ -124,7 +120,7 @@ def window(layer: Any, n: int) -> dict[str, list[int]]:
                 pads=pads + pads)
 
 
-@converts(Conv2d, *present("Conv1d"))
+@converts(Conv2d, Conv1d)
 def conv(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
     # y[n, o, i...] = b[o] + sum_{c, a...} W[o, c, a...] x_pad[n, c, i s + a d ...]
     n = layer.weight.data.ndim - 2
@@ -134,12 +130,12 @@ def conv(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
     return g.op("Conv", *inputs, **window(layer, n), dilations=per_axis(layer.dilation, n))
 
 
-@converts(MaxPool2d, *present("MaxPool1d"))
+@converts(MaxPool2d, MaxPool1d)
 def max_pool(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
     return g.op("MaxPool", x, **window(layer, ex.ndim - 2))   # padding never wins a window
 
 
-@converts(AvgPool2d, *present("AvgPool1d"))
+@converts(AvgPool2d, AvgPool1d)
 def avg_pool(g: Graph, layer: Any, x: str, ex: np.ndarray) -> str:
     # the zero padding counts in the divisor prod(kernel) (PyTorch's count_include_pad=True)
     return g.op("AveragePool", x, **window(layer, ex.ndim - 2), count_include_pad=1)
